@@ -1,0 +1,49 @@
+# trainlab: `make demo` and `make test` do all the set-up themselves.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+FMNIST  := /usr/share/datasets/fashion-mnist
+# torch/torchvision pinned to the builds that pip finds on this machine's disk;
+# pyproject keeps ordinary ranges so other machines resolve their own.
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: setup demo test lint fast slow bench dataset clean
+
+setup: $(STAMP) dataset
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH_PINS) || \
+	    $(BIN)/pip install -q --disable-pip-version-check torch torchvision
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# Fashion-MNIST from Debian's package where apt-get is usable; otherwise trainlab's
+# loader downloads it on first use or says exactly how to get it.
+dataset:
+	@if [ ! -f $(FMNIST)/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null \
+	    && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) \
+	    || echo "note: could not install dataset-fashion-mnist; trainlab will try to download it"; \
+	fi
+
+demo: setup
+	$(BIN)/trainlab train recipes/fashion_mnist.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+test: setup lint
+	$(BIN)/python -m pytest
+
+slow: setup
+	$(BIN)/python -m pytest -m slow
+
+bench: setup
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,8 @@
+"""Callbacks: objects with ``on_*`` methods; those usable from recipes are registered."""
+
+from trainlab.callbacks.base import CALLBACKS, register_callback
+from trainlab.callbacks.checkpoint import ModelCheckpoint
+from trainlab.callbacks.early_stopping import EarlyStopping
+from trainlab.callbacks.progress import ProgressBar
+
+__all__ = ["CALLBACKS", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "register_callback"]

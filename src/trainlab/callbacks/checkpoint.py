@@ -1,0 +1,94 @@
+"""Checkpoints during training: the last one (every epoch, optionally every N steps) and the
+best one by a monitored metric. Each save is atomic (see ``trainlab.train.checkpoint``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from trainlab.train.checkpoint import (
+    prune_checkpoints,
+    rng_state,
+    save_checkpoint,
+    write_pointer,
+)
+from trainlab.train.state import TrainState
+
+__all__ = ["ModelCheckpoint", "training_payload"]
+
+
+def training_payload(state: TrainState, callbacks: list[Any]) -> dict[str, Any]:
+    """Everything besides the weights that exact resume needs."""
+    sched = state.schedule.scheduler.state_dict() if state.schedule is not None else None
+    return {
+        "position": {"epoch": state.epoch, "batch": state.batch, "step": state.step},
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": sched,
+        "scaler": state.scaler.state_dict() if state.scaler is not None else None,
+        "rng": rng_state(),
+        "metrics": {k: v for k, v in state.metrics.items() if isinstance(v, (int, float))},
+        "history": state.history,
+        "callbacks": {
+            f"{i}:{type(cb).__name__}": cb.state_dict()
+            for i, cb in enumerate(callbacks)
+            if callable(getattr(cb, "state_dict", None))
+        },
+    }
+
+
+class ModelCheckpoint:
+    """Saves ``checkpoints/step-N`` at every epoch end (and every ``every_steps`` steps), keeps
+    the newest ``keep`` plus the best by ``monitor``."""
+
+    def __init__(
+        self,
+        ckpt_dir: Path,
+        *,
+        monitor: str = "val/acc",
+        mode: str = "max",
+        every_steps: int | None = None,
+        keep: int = 2,
+        callbacks: list[Any] | None = None,
+    ) -> None:
+        self.dir, self.monitor, self.mode = Path(ckpt_dir), monitor, mode
+        self.every_steps, self.keep = every_steps, keep
+        self.callbacks = callbacks if callbacks is not None else []
+        self.best = -math.inf if mode == "max" else math.inf
+        self.best_epoch: int | None = None
+        self.last_saved_step: int | None = None
+
+    def save(self, state: TrainState) -> Path:
+        path = save_checkpoint(
+            self.dir, f"step-{state.step:08d}", state.model, training_payload(state, self.callbacks)
+        )
+        prune_checkpoints(self.dir, self.keep)
+        self.last_saved_step = state.step
+        return path
+
+    def on_batch_end(self, state: TrainState) -> None:
+        if self.every_steps and state.step % self.every_steps == 0:
+            self.save(state)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        value = state.metrics.get(self.monitor)
+        better = value is not None and (
+            value > self.best if self.mode == "max" else value < self.best
+        )
+        if better:
+            # Record the new best first, so the saved payload carries it.
+            self.best, self.best_epoch = float(value), state.epoch
+        path = self.save(state)
+        if better:
+            write_pointer(self.dir, "best", path.name)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        # A run stopped between epoch ends (max_steps, a signal) keeps its exact position.
+        if self.last_saved_step != state.step:
+            self.save(state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = float(state["best"]), state["best_epoch"]

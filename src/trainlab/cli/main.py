@@ -1,0 +1,119 @@
+"""``trainlab <command>``: parse arguments, call the library, turn user errors into one line.
+
+Each command lives in a ``cmd_*`` function that only translates arguments into one library call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+
+from trainlab.errors import TrainlabError
+
+__all__ = ["main", "build_parser"]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from trainlab.run import train_run
+
+    if args.resume is None and args.recipe is None:
+        raise TrainlabError("train: give a RECIPE, or --resume RUN_DIR")
+    overrides = list(args.overrides)
+    recipe = args.recipe
+    if args.resume is not None and recipe is not None and "=" in recipe:
+        overrides.insert(0, recipe)  # `train --resume RUN k=v`: the first word is an override
+        recipe = None
+    elif args.resume is not None and recipe is not None:
+        raise TrainlabError("train: give either a RECIPE or --resume RUN_DIR, not both")
+    train_run(
+        recipe,
+        overrides,
+        run_dir=args.run_dir,
+        resume=args.resume,
+        runs_root=args.runs_root,
+        progress=not args.no_progress,
+    )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from trainlab.run import evaluate_run
+
+    result = evaluate_run(args.run, split=args.split, which=args.checkpoint)
+    table = Table(title=f"{args.run} ({args.split}, {args.checkpoint} checkpoint)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in result.items():
+        if isinstance(v, float):
+            table.add_row(k, f"{v:.4f}")
+    Console().print(table)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from trainlab.models import list_models
+
+    for name in list_models():
+        print(name)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="trainlab", description="trainlab: a deep-learning workbench for PyTorch."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser(
+        "train",
+        help="train from a recipe (or resume a run)",
+        description="Train from a YAML recipe; overrides are dotted.key=value.",
+    )
+    t.add_argument("recipe", nargs="?", help="recipe YAML (e.g. recipes/fashion_mnist.yaml)")
+    t.add_argument("overrides", nargs="*", help="overrides such as optim.lr=0.05 train.epochs=3")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    t.add_argument("--run-dir", metavar="DIR", help="write the run here (must be new or empty)")
+    t.add_argument("--runs-root", default="runs", metavar="DIR", help="parent of new run folders")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a run's checkpoint on a split",
+        description="Load a run's best checkpoint and compute its metrics.",
+    )
+    e.add_argument("run", metavar="RUN_DIR")
+    e.add_argument("--split", default="test", choices=["test", "val", "train"])
+    e.add_argument("--checkpoint", default="best", choices=["best", "latest"])
+    e.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    e.set_defaults(func=cmd_eval)
+
+    m = sub.add_parser("models", help="list registered models")
+    m.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trainlab`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except TrainlabError as e:
+        print(f"trainlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("trainlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The recipe schema: pydantic models with unknown keys forbidden.
+
+Sections that pick an entry from a registry (``data``, ``model``, ``task``, ``optim``, ``sched``,
+``callbacks``) name it with ``name:``; their other keys are the entry's own options, checked
+against its signature by :func:`trainlab.config.resolve.resolve`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Config",
+    "RegistrySection",
+    "OptimSection",
+    "SchedSection",
+    "TrainSection",
+]
+
+
+class RegistrySection(BaseModel):
+    """``{name: <registry key>, <option>: <value>, ...}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+
+    def options(self) -> dict[str, Any]:
+        """The entry's options: every key except the section's own fields."""
+        return dict(self.model_extra or {})
+
+
+class OptimSection(RegistrySection):
+    # Weight decay on norm weights and biases only shrinks scales and shifts that carry no
+    # capacity to overfit; most modern recipes exclude them.
+    decay_norm_and_bias: bool = False
+
+
+class SchedSection(RegistrySection):
+    # Linear warm-up from warmup_start_factor × lr over this many epochs (fractions allowed),
+    # in front of the named schedule.
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    warmup_start_factor: float = Field(0.1, gt=0.0, le=1.0)
+
+
+class TrainSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(10, ge=1)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: Literal["auto"] | bool = "auto"
+    grad_clip: float | None = Field(None, gt=0.0)
+    grad_clip_mode: Literal["norm", "value"] = "norm"
+    log_every: int = Field(50, ge=1)  # optimizer steps between train/* log lines (host syncs)
+    monitor: str = "val/acc"  # metric that picks the best checkpoint
+    monitor_mode: Literal["max", "min"] = "max"
+    checkpoint: bool = True
+    checkpoint_every_steps: int | None = Field(None, ge=1)  # extra mid-epoch checkpoints
+    keep_checkpoints: int = Field(2, ge=2)
+    eval_test: bool = True  # evaluate the best checkpoint on the test split at the end
+    threads: int | None = Field(None, ge=1)  # torch intra-op threads; default: the cores
+    max_steps: int | None = Field(None, ge=1)  # stop early after this many steps (quick checks)
+
+
+class Config(BaseModel):
+    """A whole recipe. ``name`` names the run directory; ``seed`` seeds every RNG."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "run"
+    seed: int = 0
+    data: RegistrySection
+    model: RegistrySection
+    task: RegistrySection = RegistrySection(name="classification")
+    optim: OptimSection = OptimSection(name="sgd", lr=0.1, momentum=0.9)  # type: ignore[call-arg]
+    sched: SchedSection | None = None
+    train: TrainSection = TrainSection()
+    callbacks: list[RegistrySection] = []

@@ -1,0 +1,176 @@
+"""Fashion-MNIST (Xiao et al., 2017): 60k train / 10k test, 28×28 grey images, 10 classes.
+
+The four original files are looked up in order: ``data.root`` when given (and only there), the
+Debian package's folder, then the user cache, which a download fills when the network allows.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from trainlab.data.augment import Augment
+from trainlab.data.base import register_data
+from trainlab.data.idx import read_idx
+from trainlab.data.memory import TensorDataModule
+from trainlab.errors import DataError
+
+__all__ = ["FashionMNIST", "fashion_mnist", "find_files", "CLASSES"]
+
+FILES = {
+    "train_x": "train-images-idx3-ubyte.gz",
+    "train_y": "train-labels-idx1-ubyte.gz",
+    "test_x": "t10k-images-idx3-ubyte.gz",
+    "test_y": "t10k-labels-idx1-ubyte.gz",
+}
+CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+HOW_TO = (
+    "install Debian's package 'dataset-fashion-mnist' (apt-get install dataset-fashion-mnist), "
+    "or put the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz in a folder and set data.root"
+)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "trainlab" / "fashion_mnist"
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / f).is_file() for f in FILES.values())
+
+
+def find_files(root: str | None, download: bool) -> Path:
+    """The folder that holds the four files, downloading into the cache if allowed."""
+    if root is not None:
+        folder = Path(root).expanduser()
+        if not _complete(folder):
+            missing = [f for f in FILES.values() if not (folder / f).is_file()]
+            raise DataError(f"data.root={root}: missing {', '.join(missing)}; {HOW_TO}")
+        return folder
+    for folder in (DEBIAN_DIR, cache_dir()):
+        if _complete(folder):
+            return folder
+    if download and not os.environ.get("TRAINLAB_OFFLINE"):
+        return _download(cache_dir())
+    raise DataError(f"Fashion-MNIST not found in {DEBIAN_DIR} or {cache_dir()}; {HOW_TO}")
+
+
+def _download(folder: Path) -> Path:
+    from torchvision.datasets import FashionMNIST as TVFashionMNIST
+
+    try:
+        TVFashionMNIST(str(folder / "tv"), train=True, download=True)
+    except Exception as e:  # network errors come in many types; all mean the same here
+        raise DataError(f"Fashion-MNIST download failed ({e}); {HOW_TO}") from None
+    raw = folder / "tv" / "FashionMNIST" / "raw"
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in FILES.values():
+        os.replace(raw / f, folder / f)
+    return folder
+
+
+@lru_cache(maxsize=4)
+def load_arrays(folder: str) -> dict[str, torch.Tensor]:
+    """The four tensors, parsed once per process: images (N, 1, 28, 28) uint8, labels int64."""
+    out = {k: read_idx(Path(folder) / f) for k, f in FILES.items()}
+    for split in ("train", "test"):
+        x, y = out[f"{split}_x"], out[f"{split}_y"]
+        if x.dim() != 3 or len(x) != len(y):
+            raise DataError(f"{folder}: {split} images {tuple(x.shape)} and labels {len(y)} differ")
+        if int(y.max()) > 9:
+            raise DataError(f"{folder}: {split} label {int(y.max())} out of range 0..9")
+        out[f"{split}_x"] = x.unsqueeze(1)
+        out[f"{split}_y"] = y.long()
+    return out
+
+
+class FashionMNIST(TensorDataModule):
+    num_classes = 10
+    classes = CLASSES
+
+    def __init__(
+        self,
+        root: str | None,
+        val_fraction: float,
+        split_seed: int,
+        subset: int | None,
+        test_subset: int | None,
+        download: bool,
+        **kw: object,
+    ) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.root, self.val_fraction, self.split_seed = root, val_fraction, split_seed
+        self.subset, self.test_subset, self.download = subset, test_subset, download
+
+    def load(self) -> None:
+        from sklearn.model_selection import train_test_split  # lazy: sklearn imports slowly
+
+        arrays = load_arrays(str(find_files(self.root, self.download)))
+        x, y = arrays["train_x"], arrays["train_y"]
+        idx = torch.arange(len(y)).numpy()
+        if self.subset is not None and self.subset < len(idx):
+            idx, _ = train_test_split(
+                idx, train_size=self.subset, stratify=y.numpy(), random_state=self.split_seed
+            )
+        tr, va = train_test_split(
+            idx, test_size=self.val_fraction, stratify=y.numpy()[idx], random_state=self.split_seed
+        )
+        n_test = self.test_subset or len(arrays["test_y"])
+        self.splits = {
+            "train": (x[tr], y[tr]),
+            "val": (x[va], y[va]),
+            "test": (arrays["test_x"][:n_test], arrays["test_y"][:n_test]),
+        }
+
+
+@register_data("fashion_mnist")
+def fashion_mnist(
+    *,
+    root: str | None = None,
+    batch_size: int = 256,
+    eval_batch_size: int = 1000,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
+    augment: Augment = Augment(),
+    subset: int | None = None,
+    test_subset: int | None = None,
+    download: bool = True,
+    seed: int = 0,
+) -> FashionMNIST:
+    """Fashion-MNIST with a stratified, seeded validation split carved from the train set.
+
+    ``subset`` keeps a stratified sample of that many training images (quick runs, tests);
+    ``test_subset`` the first N test images.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        from trainlab.errors import ConfigError
+
+        raise ConfigError(f"data.val_fraction: must be between 0 and 1 (got {val_fraction})")
+    return FashionMNIST(
+        root,
+        val_fraction,
+        split_seed,
+        subset,
+        test_subset,
+        download,
+        batch_size=batch_size,
+        eval_batch_size=eval_batch_size,
+        seed=seed,
+        augment=augment,
+    )

@@ -1,0 +1,181 @@
+"""From a validated config to live objects: the builders every command shares.
+
+Study tools (tune, cv, analyze…) build their runs with these same functions.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from trainlab.callbacks.base import CALLBACKS
+from trainlab.config.schema import Config, RegistrySection
+from trainlab.config.validate import validate_options
+from trainlab.data.base import DATA, DataModule
+from trainlab.models.registry import MODELS
+from trainlab.optim import SCHEDULERS, build_optimizer, build_scheduler
+from trainlab.optim.optimizers import OPTIMIZERS
+from trainlab.optim.schedulers import Schedule, ScheduleContext
+from trainlab.registry import Registry, keyword_options
+from trainlab.tasks.base import TASKS, Task
+from trainlab.train.trainer import Trainer
+
+__all__ = ["Experiment", "build_experiment", "build_data", "seed_everything", "check_config"]
+
+# Model options trainlab fills from the data when the recipe leaves them out.
+_FROM_DATA = ("num_classes", "in_channels", "in_features")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) RNGs."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _section_options(reg: Registry[Any], sec: RegistrySection, where: str) -> dict[str, Any]:
+    fn = reg.get(sec.name, where=f"{where}.name")
+    return validate_options(fn, sec.options(), where=where, entry=f"{reg.kind} '{sec.name}'")
+
+
+def check_config(cfg: Config) -> None:
+    """Check every registry name and option in ``cfg`` before anything is built or written."""
+    _section_options(DATA, cfg.data, "data")
+    fn = MODELS.get(cfg.model.name, where="model.name")
+    validate_options(fn, cfg.model.options(), where="model", entry=f"model '{cfg.model.name}'")
+    _section_options(TASKS, cfg.task, "task")
+    _section_options(OPTIMIZERS, cfg.optim, "optim")
+    if cfg.sched is not None:
+        _section_options(SCHEDULERS, cfg.sched, "sched")
+    for i, cb in enumerate(cfg.callbacks):
+        _section_options(CALLBACKS, cb, f"callbacks.{i}")
+
+
+def build_data(name: str, *, default_seed: int = 0, **options: Any) -> DataModule:
+    """A data module by registry name (not yet set up); ``default_seed`` seeds its shuffling
+    unless the options set ``seed`` themselves."""
+    fn = DATA.get(name, where="data.name")
+    if "seed" in keyword_options(fn) and "seed" not in options:
+        options["seed"] = default_seed
+    return fn(**validate_options(fn, options, where="data", entry=f"data '{name}'"))
+
+
+def model_options(cfg: Config, data: DataModule) -> dict[str, Any]:
+    """The recipe's model options, completed with sizes taken from the data."""
+    params = keyword_options(MODELS.get(cfg.model.name))
+    opts = cfg.model.options()
+    shape = data.input_shape
+    known = {
+        "num_classes": data.num_classes,
+        "in_channels": shape[0] if len(shape) == 3 else None,
+        "in_features": int(np.prod(shape)) if shape else None,
+    }
+    for key in _FROM_DATA:
+        if key in params and key not in opts and known[key] is not None:
+            opts[key] = known[key]
+    return opts
+
+
+@dataclass
+class Experiment:
+    """Every object one run needs, built from one config."""
+
+    cfg: Config
+    data: DataModule
+    model: nn.Module
+    task: Task
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule | None
+    trainer: Trainer
+    model_options: dict[str, Any]
+
+
+def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experiment:
+    """Seed, then build data (set up on the device), model, task, optimizer, schedule, trainer."""
+    check_config(cfg)
+    t = cfg.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    trainer = Trainer(
+        epochs=t.epochs,
+        device=t.device,
+        precision=t.precision,
+        channels_last=t.channels_last,
+        grad_clip=t.grad_clip,
+        grad_clip_mode=t.grad_clip_mode,
+        log_every=t.log_every,
+        max_steps=t.max_steps,
+        callbacks=callbacks or [],
+    )
+    seed_everything(cfg.seed)
+    data = build_data(cfg.data.name, default_seed=cfg.seed, **cfg.data.options())
+    data.setup(trainer.device)
+    opts = model_options(cfg, data)
+    seed_everything(cfg.seed)  # model init independent of how much RNG the data consumed
+    model = MODELS.get(cfg.model.name)(
+        **validate_options(MODELS.get(cfg.model.name), opts, "model", f"model '{cfg.model.name}'")
+    )
+    trainer.prepare(model)
+    task = TASKS.get(cfg.task.name)(**_section_options(TASKS, cfg.task, "task"))
+    optimizer = build_optimizer(
+        model, cfg.optim.name, cfg.optim.options(), cfg.optim.decay_norm_and_bias
+    )
+    schedule = None
+    if cfg.sched is not None:
+        ctx = ScheduleContext(t.epochs, len(data.loader("train")))
+        schedule = build_scheduler(
+            optimizer,
+            cfg.sched.name,
+            cfg.sched.options(),
+            ctx,
+            cfg.sched.warmup_epochs,
+            cfg.sched.warmup_start_factor,
+        )
+    return Experiment(cfg, data, model, task, optimizer, schedule, trainer, opts)
+
+
+def build_callbacks(cfg: Config) -> list[Any]:
+    """The recipe's ``callbacks:`` entries as objects."""
+    return [
+        CALLBACKS.get(cb.name)(**_section_options(CALLBACKS, cb, f"callbacks.{i}"))
+        for i, cb in enumerate(cfg.callbacks)
+    ]
+
+
+def resolved_config(cfg: Config, exp: Experiment | None = None) -> dict[str, Any]:
+    """The config with every registry option spelled out (defaults included)."""
+    out = cfg.model_dump(mode="json")
+    sections: list[tuple[str, Registry[Any], RegistrySection, dict[str, Any]]] = [
+        ("data", DATA, cfg.data, cfg.data.options()),
+        ("model", MODELS, cfg.model, exp.model_options if exp else cfg.model.options()),
+        ("task", TASKS, cfg.task, cfg.task.options()),
+    ]
+    if exp is not None and "seed" in keyword_options(DATA.get(cfg.data.name)):
+        sections[0][3].setdefault("seed", cfg.seed)
+    for key, reg, sec, given in sections:
+        out[key] = {"name": sec.name, **_with_defaults(reg.get(sec.name), given)}
+    return out
+
+
+def _with_defaults(fn: Any, given: dict[str, Any]) -> dict[str, Any]:
+    full: dict[str, Any] = {}
+    for name, p in keyword_options(fn).items():
+        value = given.get(name, p.default)
+        if value is p.empty:
+            continue
+        full[name] = _jsonable(value)
+    return full
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, tuple):
+        return list(value)
+    return value

@@ -1,0 +1,26 @@
+"""Shared building blocks: activation and normalisation factories, regularisers, attention."""
+
+from trainlab.models.layers.act import ACTIVATIONS, make_act
+from trainlab.models.layers.attention import (
+    MultiHeadAttention,
+    SinusoidalPositionalEncoding,
+    causal_mask,
+    padding_mask,
+)
+from trainlab.models.layers.norm import NORMS, make_norm1d, make_norm2d
+from trainlab.models.layers.regularize import DropConnectLinear, StochasticDepth, drop_path
+
+__all__ = [
+    "ACTIVATIONS",
+    "NORMS",
+    "DropConnectLinear",
+    "MultiHeadAttention",
+    "SinusoidalPositionalEncoding",
+    "StochasticDepth",
+    "causal_mask",
+    "drop_path",
+    "make_act",
+    "make_norm1d",
+    "make_norm2d",
+    "padding_mask",
+]

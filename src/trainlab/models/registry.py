@@ -1,0 +1,38 @@
+"""The model registry and its public entry points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from trainlab.config.validate import validate_options
+from trainlab.registry import Registry
+
+__all__ = ["MODELS", "register_model", "create_model", "list_models"]
+
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a model builder: keyword-only arguments are what a recipe may set.
+
+    >>> @register_model("tiny_mlp")        # doctest: +SKIP
+    ... def tiny_mlp(*, num_classes: int = 10) -> nn.Module: ...
+    """
+    return MODELS.register(name)
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model; options are checked against its signature first.
+
+    >>> m = create_model("lenet5", num_classes=10)
+    """
+    fn = MODELS.get(name, where="model.name")
+    return fn(**validate_options(fn, kwargs, where="model", entry=f"model '{name}'"))
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted."""
+    return MODELS.names()

@@ -1,0 +1,181 @@
+"""Whole runs: ``train_run`` (what ``trainlab train`` does) and ``evaluate_run`` (``eval``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from trainlab.callbacks.checkpoint import ModelCheckpoint
+from trainlab.callbacks.progress import ProgressBar
+from trainlab.config.load import load_config, parse_config
+from trainlab.config.schema import Config
+from trainlab.errors import CheckpointError
+from trainlab.experiment import (
+    build_callbacks,
+    build_experiment,
+    check_config,
+    resolved_config,
+)
+from trainlab.tracking.jsonl import JsonlLogger
+from trainlab.tracking.rundir import create_run_dir, env_info, write_json
+from trainlab.train.checkpoint import load_checkpoint, resolve_checkpoint, set_rng_state
+from trainlab.train.state import TrainState
+
+__all__ = ["train_run", "evaluate_run", "RunResult"]
+
+
+class RunResult(dict):  # type: ignore[type-arg]
+    """``summary.json`` as a dict, with ``run_dir`` set."""
+
+
+def _restore(exp: Any, ckpt: Path, callbacks: list[Any]) -> TrainState:
+    """A TrainState positioned exactly where checkpoint ``ckpt`` was taken."""
+    payload = load_checkpoint(ckpt, exp.model)
+    exp.optimizer.load_state_dict(payload["optimizer"])
+    if exp.schedule is not None and payload["scheduler"] is not None:
+        exp.schedule.scheduler.load_state_dict(payload["scheduler"])
+    state = TrainState(model=exp.model, optimizer=exp.optimizer, schedule=exp.schedule)
+    pos = payload["position"]
+    state.epoch, state.batch, state.step = pos["epoch"], pos["batch"], pos["step"]
+    state.metrics.update(payload["metrics"])
+    state.history = list(payload["history"])
+    saved = payload["callbacks"]
+    for i, cb in enumerate(callbacks):
+        key = f"{i}:{type(cb).__name__}"
+        if key in saved and callable(getattr(cb, "load_state_dict", None)):
+            cb.load_state_dict(saved[key])
+    set_rng_state(payload["rng"])
+    return state
+
+
+def train_run(
+    cfg: Config | str | Path,
+    overrides: list[str] | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    runs_root: str | Path = "runs",
+    console: Console | None = None,
+    progress: bool = True,
+    extra_callbacks: list[Any] | None = None,
+) -> RunResult:
+    """Train from a config (or recipe path + overrides) into a run directory.
+
+    With ``resume`` (a run directory), the run's saved ``config.yaml`` is used and training
+    continues from its latest checkpoint, in the same directory.
+
+    >>> summary = train_run("recipes/fashion_mnist.yaml", ["train.epochs=1"])  # doctest: +SKIP
+    >>> summary["test"]["test/acc"]                                           # doctest: +SKIP
+    """
+    console = console or Console(stderr=True)
+    if resume is not None:
+        rdir = Path(resume)
+        ckpt = resolve_checkpoint(rdir, "latest")  # fails before anything is touched
+        cfg = load_config(rdir / "config.yaml", overrides)
+    else:
+        cfg = cfg if isinstance(cfg, Config) else load_config(cfg, overrides)
+        check_config(cfg)  # every mistake surfaces before a run directory exists
+        ckpt = None
+    user_cbs = build_callbacks(cfg) + list(extra_callbacks or [])
+    exp = build_experiment(cfg)  # data errors surface here, before the run directory
+    rdir = Path(resume) if resume is not None else create_run_dir(cfg.name, run_dir, runs_root)
+    t = cfg.train
+    checkpointer = ModelCheckpoint(
+        rdir / "checkpoints",
+        monitor=t.monitor,
+        mode=t.monitor_mode,
+        every_steps=t.checkpoint_every_steps,
+        keep=t.keep_checkpoints,
+    )
+    callbacks: list[Any] = [JsonlLogger(rdir / "metrics.jsonl"), *user_cbs]
+    if t.checkpoint:
+        callbacks.append(checkpointer)
+    if progress:
+        callbacks.append(ProgressBar(console))
+    checkpointer.callbacks = callbacks
+    exp.trainer.callbacks = callbacks
+    if ckpt is None:
+        (rdir / "config.yaml").write_text(
+            yaml.safe_dump(resolved_config(cfg, exp), sort_keys=False)
+        )
+        write_json(
+            rdir / "env.json",
+            env_info(exp.trainer.device, exp.trainer.precision, exp.trainer.channels_last),
+        )
+    state = _restore(exp, ckpt, callbacks) if ckpt is not None else None
+    t0 = time.perf_counter()
+    state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)
+    summary = _finish(exp, state, checkpointer, rdir, time.perf_counter() - t0, console)
+    print(f"run: {rdir}", flush=True)  # last line, on stdout: scripts can parse it
+    return summary
+
+
+def _finish(
+    exp: Any, state: TrainState, ckpt: ModelCheckpoint, rdir: Path, wall: float, console: Console
+) -> RunResult:
+    """Evaluate the best weights on the test split, write summary.json, print a table."""
+    cfg: Config = exp.cfg
+    summary = RunResult(
+        name=cfg.name,
+        epochs=state.epoch,
+        steps=state.step,
+        wall_s=round(wall, 2),
+        stop_reason=state.stop_reason or None,
+        final={k: v for k, v in state.metrics.items() if isinstance(v, (int, float))},
+        best={"monitor": cfg.train.monitor, "value": _finite(ckpt.best), "epoch": ckpt.best_epoch},
+        history=state.history,
+    )
+    if cfg.train.eval_test and exp.data.sizes.get("test", 0) > 0:
+        if cfg.train.checkpoint and (rdir / "checkpoints" / "best").is_file():
+            load_checkpoint(resolve_checkpoint(rdir, "best"), exp.model)
+        metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
+        test = exp.trainer.evaluate(exp.model, exp.task, exp.data.loader("test"), "test", metrics)
+        write_json(rdir / "eval_test.json", test)
+        summary["test"] = {k: v for k, v in test.items() if isinstance(v, (int, float))}
+    summary["run_dir"] = str(rdir)
+    write_json(rdir / "summary.json", dict(summary))
+    _print_summary(summary, console)
+    return summary
+
+
+def _finite(x: float) -> float | None:
+    return x if x not in (float("inf"), float("-inf")) else None
+
+
+def _print_summary(summary: RunResult, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{summary['name']}: {summary['epochs']} epochs, {summary['wall_s']:.1f}s")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    shown = {**summary.get("test", {})}
+    for k in ("val/acc", "val/loss", "train/loss_epoch"):
+        if k in summary["final"]:
+            shown[k] = summary["final"][k]
+    for k, v in shown.items():
+        table.add_row(k, f"{v:.4f}")
+    console.print(table)
+
+
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", which: str = "best", console: Console | None = None
+) -> dict[str, Any]:
+    """Load a run's best (or latest) checkpoint and evaluate it on ``split``; saves
+    ``eval_<split>.json`` in the run directory and returns the metrics."""
+    rdir = Path(run_dir)
+    if not (rdir / "config.yaml").is_file():
+        raise CheckpointError(f"{rdir}: not a run directory (no config.yaml)")
+    ckpt = resolve_checkpoint(rdir, which)
+    cfg = parse_config(yaml.safe_load((rdir / "config.yaml").read_text()))
+    exp = build_experiment(cfg)
+    if exp.data.sizes.get(split, 0) == 0:
+        raise CheckpointError(f"{rdir}: the data has no '{split}' split")
+    load_checkpoint(ckpt, exp.model)
+    metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
+    result = exp.trainer.evaluate(exp.model, exp.task, exp.data.loader(split), split, metrics)
+    write_json(rdir / f"eval_{split}.json", result)
+    return result

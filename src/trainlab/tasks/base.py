@@ -1,0 +1,52 @@
+"""The task contract: what one kind of objective computes for a batch.
+
+A task turns a batch into a loss (``train_step``) and into metric updates (``eval_step``); the
+trainer owns everything else (precision, backward, optimizer, logging). GAN or VAE training is a
+task, not a second loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from trainlab.registry import Registry
+
+if TYPE_CHECKING:
+    from torchmetrics import MetricCollection
+
+__all__ = ["TASKS", "register_task", "Task", "StepOutput"]
+
+
+@dataclass
+class StepOutput:
+    """``loss``: scalar tensor (kept on device; the trainer syncs it every ``log_every`` steps).
+    ``preds``/``target``: what training-time metrics (accuracy) are computed from."""
+
+    loss: torch.Tensor
+    preds: torch.Tensor | None = None
+    target: torch.Tensor | None = None
+
+
+@runtime_checkable
+class Task(Protocol):
+    def train_step(
+        self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> StepOutput: ...
+
+    def eval_step(
+        self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> StepOutput: ...
+
+    def metrics(self, num_classes: int | None) -> MetricCollection: ...
+
+
+TASKS: Registry[Callable[..., Task]] = Registry("task")
+
+
+def register_task(name: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
+    return TASKS.register(name)

@@ -1,0 +1,114 @@
+"""Classification and regression tasks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from trainlab.errors import ConfigError
+from trainlab.tasks.base import StepOutput, register_task
+from trainlab.tasks.losses import get_loss
+
+if TYPE_CHECKING:  # torchmetrics takes seconds to import: loaded when metrics are first built
+    from torchmetrics import MetricCollection
+
+__all__ = ["ClassificationTask", "RegressionTask"]
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class ClassificationTask:
+    """Multi-class classification: logits (N, K) against integer labels (N,)."""
+
+    def __init__(self, loss: str = "cross_entropy", label_smoothing: float = 0.0) -> None:
+        if loss not in ("cross_entropy", "bce"):
+            raise ConfigError(
+                f"task.loss: '{loss}' is not a classification loss; valid: bce, cross_entropy"
+            )
+        self.loss_fn = get_loss(loss)
+        self.label_smoothing = label_smoothing
+
+    def train_step(self, model: nn.Module, batch: Batch) -> StepOutput:
+        x, y = batch
+        logits = model(x)  # (N, K)
+        return StepOutput(self.loss_fn(logits, y, self.label_smoothing), logits.detach(), y)
+
+    def eval_step(self, model: nn.Module, batch: Batch) -> StepOutput:
+        x, y = batch
+        logits = model(x)
+        # Evaluation loss without smoothing: comparable across recipes.
+        return StepOutput(self.loss_fn(logits, y, 0.0), logits.float(), y)
+
+    def metrics(self, num_classes: int | None) -> MetricCollection:
+        from torchmetrics import MetricCollection
+        from torchmetrics.classification import (
+            MulticlassAccuracy,
+            MulticlassConfusionMatrix,
+            MulticlassF1Score,
+            MulticlassPrecision,
+            MulticlassRecall,
+        )
+
+        if not num_classes:
+            raise ConfigError("task: classification needs data with classes (num_classes)")
+        k = {"num_classes": num_classes, "validate_args": False}
+        return MetricCollection(
+            {
+                "acc": MulticlassAccuracy(average="micro", **k),
+                "precision": MulticlassPrecision(average="macro", **k),
+                "recall": MulticlassRecall(average="macro", **k),
+                "f1": MulticlassF1Score(average="macro", **k),
+                "acc_per_class": MulticlassAccuracy(average=None, **k),
+                "confusion": MulticlassConfusionMatrix(**k),
+            }
+        )
+
+
+class RegressionTask:
+    """Regression: predictions (N,) or (N, 1) against float targets (N,)."""
+
+    def __init__(self, loss: str = "mse") -> None:
+        if loss not in ("mse", "l1", "huber"):
+            raise ConfigError(
+                f"task.loss: '{loss}' is not a regression loss; valid: huber, l1, mse"
+            )
+        self.loss_fn = get_loss(loss)
+
+    def train_step(self, model: nn.Module, batch: Batch) -> StepOutput:
+        x, y = batch
+        return StepOutput(self.loss_fn(model(x), y, 0.0))
+
+    def eval_step(self, model: nn.Module, batch: Batch) -> StepOutput:
+        x, y = batch
+        pred = model(x).float()
+        pred = pred.squeeze(-1) if pred.dim() == y.dim() + 1 else pred
+        return StepOutput(self.loss_fn(pred, y, 0.0), pred, y.float())
+
+    def metrics(self, num_classes: int | None) -> MetricCollection:
+        from torchmetrics import MetricCollection
+        from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
+
+        return MetricCollection(
+            {
+                "mae": MeanAbsoluteError(),
+                "mse": MeanSquaredError(),
+                "rmse": MeanSquaredError(squared=False),
+                "r2": R2Score(),
+            }
+        )
+
+
+@register_task("classification")
+def classification(
+    *, loss: str = "cross_entropy", label_smoothing: float = 0.0
+) -> ClassificationTask:
+    """Cross-entropy (with optional label smoothing) or one-vs-rest BCE over K classes."""
+    return ClassificationTask(loss, label_smoothing)
+
+
+@register_task("regression")
+def regression(*, loss: str = "mse") -> RegressionTask:
+    """Regression with MSE, L1 or Huber loss."""
+    return RegressionTask(loss)

@@ -1,0 +1,49 @@
+"""``metrics.jsonl``: one JSON object per logged step or epoch, keys ``split/name``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from trainlab.train.state import TrainState
+
+__all__ = ["JsonlLogger", "read_metrics"]
+
+
+class JsonlLogger:
+    """Appends every ``on_log`` record to ``path`` (appending keeps history across resumes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.file: Any = None
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self.file = open(self.path, "a", buffering=1)  # line-buffered: a crash loses ≤ 1 line
+
+    def on_log(self, state: TrainState, record: dict[str, Any]) -> None:
+        if self.file is None:
+            self.on_fit_start(state)
+        self.file.write(json.dumps(record) + "\n")
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self.close()
+
+    def on_exception(self, state: TrainState, exc: BaseException) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """All records of a ``metrics.jsonl`` (a torn last line from a crash is skipped)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

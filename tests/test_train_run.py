@@ -1,0 +1,128 @@
+"""End to end through ``trainlab train``/``eval``: run directory, reproducibility, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from conftest import needs_fmnist
+from recipes_for_tests import SYNTH
+from trainlab.cli.main import main
+from trainlab.tracking.jsonl import read_metrics
+from trainlab.train.checkpoint import resolve_checkpoint
+
+
+def train(recipe: Path, run: Path, *overrides: str) -> dict:
+    code = main(["train", str(recipe), *overrides, "--run-dir", str(run), "--no-progress"])
+    assert code == 0
+    return json.loads((run / "summary.json").read_text())
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(resolve_checkpoint(run, "latest") / "model.safetensors"))
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_run_directory_contents_and_eval(recipe, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    summary = train(recipe(SYNTH), run, "train.epochs=3")
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1] == f"run: {run}"
+    for name in ("config.yaml", "env.json", "metrics.jsonl", "summary.json", "checkpoints"):
+        assert (run / name).exists(), name
+    env = json.loads((run / "env.json").read_text())
+    assert {"python", "torch", "device", "cpu_capability", "git_commit", "git_dirty"} <= env.keys()
+    records = read_metrics(run / "metrics.jsonl")
+    keys = set().union(*records)
+    assert {"train/loss", "val/loss", "val/acc", "val/f1", "step", "epoch"} <= keys
+    assert [r["epoch"] for r in records if "val/acc" in r] == [1, 2, 3]
+    assert summary["epochs"] == 3 and summary["test"]["test/acc"] > 0.5
+    # The resolved config spells out defaults and reproduces the run.
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["model"]["num_classes"] == 3 and cfg["model"]["act"] == "relu"
+    # eval reloads the best checkpoint and reproduces the saved test metrics.
+    assert main(["eval", str(run), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["test/acc"] == summary["test"]["test/acc"]
+    assert printed["test/loss"] == pytest.approx(summary["test"]["test/loss"], rel=1e-6)
+    assert len(printed["test/confusion"]) == 3
+
+
+def test_same_seed_same_weights_and_saved_config_reproduces(recipe, tmp_path) -> None:
+    path = recipe(SYNTH)
+    train(path, tmp_path / "a")
+    train(tmp_path / "a" / "config.yaml", tmp_path / "b")
+    assert_same_weights(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))
+    train(path, tmp_path / "c", "seed=1")
+    c = final_weights(tmp_path / "c")
+    assert any(not torch.equal(v, c[k]) for k, v in final_weights(tmp_path / "a").items())
+
+
+RESUMABLE = SYNTH.replace(
+    "model: {name: mlp, hidden: [32]}", "model: {name: mlp, hidden: [32], dropout: 0.2}"
+) + (
+    "sched: {name: onecycle}\ncallbacks: [{name: early_stopping, monitor: val/loss, patience: 5}]\n"
+)
+
+
+@pytest.mark.parametrize("stop_at", [12, 9])  # 6 steps per epoch: an epoch boundary, mid-epoch
+def test_resume_equals_uninterrupted_run(recipe, tmp_path, stop_at: int) -> None:
+    path = recipe(RESUMABLE)
+    full = train(path, tmp_path / "full", "train.epochs=4")
+    part = tmp_path / "part"
+    train(path, part, "train.epochs=4", f"train.max_steps={stop_at}")
+    payload = torch.load(resolve_checkpoint(part) / "state.pt", weights_only=True)
+    assert payload["position"]["step"] == stop_at
+    code = main(["train", "--resume", str(part), "train.max_steps=null", "--no-progress"])
+    assert code == 0
+    resumed = json.loads((part / "summary.json").read_text())
+    assert resumed["steps"] == full["steps"] == 24
+    assert_same_weights(final_weights(tmp_path / "full"), final_weights(part))
+    assert resumed["test"] == full["test"]
+
+
+def test_checkpoints_pruned_but_best_kept(recipe, tmp_path) -> None:
+    run = tmp_path / "run"
+    train(
+        recipe(SYNTH),
+        run,
+        "train.epochs=5",
+        "train.monitor=val/loss",
+        "train.monitor_mode=min",
+        "optim.lr=5.0",
+    )  # diverging LR: the best epoch is an early one
+    ckpts = run / "checkpoints"
+    kept = sorted(p.name for p in ckpts.glob("step-*"))
+    best = (ckpts / "best").read_text().strip()
+    latest = (ckpts / "latest").read_text().strip()
+    assert latest == "step-00000030" and best in kept
+    assert len(kept) <= 3 and not list(ckpts.glob(".tmp-*"))
+
+
+@needs_fmnist
+def test_real_fashion_mnist_slice(tmp_path) -> None:
+    recipe = Path(__file__).parents[1] / "recipes" / "fashion_mnist.yaml"
+    summary = train(
+        recipe,
+        tmp_path / "run",
+        "train.epochs=2",
+        "data.subset=2000",
+        "data.batch_size=50",
+        "data.test_subset=500",
+        "optim.lr=0.05",
+        "model.widths=[8,16,32]",
+        "train.precision=fp32",
+    )
+    assert summary["test"]["test/acc"] > 0.6  # 10 classes: chance is 0.1
+    cfg = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert cfg["data"]["subset"] == 2000 and cfg["model"]["in_channels"] == 1
