@@ -8,15 +8,20 @@ FMNIST  := /usr/share/datasets/fashion-mnist
 # pyproject keeps ordinary ranges so other machines resolve their own.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
+SHELL       := bash
+.SHELLFLAGS := -eo pipefail -c
+# pip on this machine warns about every missing mirror folder; keep its real messages only.
+QUIET_PIP   := { grep -v '^WARNING: Location' || true; }
+
 .PHONY: setup demo test lint fast slow bench dataset clean
 
 setup: $(STAMP) dataset
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check $(TORCH_PINS) || \
-	    $(BIN)/pip install -q --disable-pip-version-check torch torchvision
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	($(BIN)/pip install -q --disable-pip-version-check $(TORCH_PINS) 2>&1 | $(QUIET_PIP)) || \
+	    ($(BIN)/pip install -q --disable-pip-version-check torch torchvision 2>&1 | $(QUIET_PIP))
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | $(QUIET_PIP)
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian's package where apt-get is usable; otherwise trainlab's

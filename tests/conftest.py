@@ -11,12 +11,6 @@ import torch
 os.environ["TRAINLAB_OFFLINE"] = "1"  # a missing dataset must fail fast, never download
 torch.set_num_threads(1)
 
-FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-needs_fmnist = pytest.mark.skipif(
-    not (FMNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
-    reason="Fashion-MNIST files not installed (make setup installs dataset-fashion-mnist)",
-)
-
 
 @pytest.fixture
 def recipe(tmp_path: Path):

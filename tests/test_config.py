@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recipes_for_tests import SYNTH
+from core_support import SYNTH
 from trainlab import ConfigError, load_config
 from trainlab.cli.main import main
 from trainlab.config.load import apply_overrides
@@ -132,10 +132,14 @@ def test_existing_run_dir_is_never_overwritten(recipe, tmp_path, capsys) -> None
     assert (run / "summary.json").read_text() == "{}"
 
 
-def test_console_script_help_and_error() -> None:
+def test_console_script_help() -> None:
     exe = Path(sys.executable).with_name("trainlab")
     out = subprocess.run([str(exe), "train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--resume" in out.stdout
+
+
+def test_console_script_error_is_one_line() -> None:
+    exe = Path(sys.executable).with_name("trainlab")
     bad = subprocess.run([str(exe), "train", "missing.yaml"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "trainlab: error: missing.yaml: recipe file not found"

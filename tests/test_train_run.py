@@ -10,8 +10,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import needs_fmnist
-from recipes_for_tests import SYNTH
+from core_support import SYNTH, needs_fmnist
 from trainlab.cli.main import main
 from trainlab.tracking.jsonl import read_metrics
 from trainlab.train.checkpoint import resolve_checkpoint

@@ -6,6 +6,7 @@ Each command lives in a ``cmd_*`` function that only translates arguments into o
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +16,10 @@ from rich.console import Console
 from trainlab.errors import TrainlabError
 
 __all__ = ["main", "build_parser"]
+
+# Further command groups: each module has ``add_parsers(sub)`` that adds its sub-commands with
+# ``set_defaults(func=...)``; a function returns the exit code. Modules import heavy parts lazily.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -98,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list registered models")
     m.set_defaults(func=cmd_models)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_parsers(sub)
     return p
 
 
