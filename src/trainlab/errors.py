@@ -7,11 +7,16 @@ to stderr and exits with code 2; from Python the exception propagates as usual.
 
 from __future__ import annotations
 
-__all__ = ["TrainlabError", "ConfigError", "DataError", "CheckpointError"]
+__all__ = [
+    "TrainlabError", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
+    "RunInterrupted",
+]  # fmt: skip
 
 
 class TrainlabError(Exception):
     """A mistake in the user's input: shown as one line, exit code 2, no traceback."""
+
+    exit_code = 2
 
 
 class ConfigError(TrainlabError, ValueError):
@@ -24,3 +29,17 @@ class DataError(TrainlabError):
 
 class CheckpointError(TrainlabError):
     """No valid checkpoint where one was asked for, or a checkpoint that does not load."""
+
+
+class TrainingDiverged(TrainlabError):
+    """The loss became NaN/Inf and ``train.nan_policy`` is ``stop`` (exit code 3)."""
+
+    exit_code = 3
+
+
+class RunInterrupted(TrainlabError):
+    """SIGINT/SIGTERM: the current step finished and a checkpoint was written; exit 128+signal."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum

@@ -111,6 +111,9 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
         grad_clip_mode=t.grad_clip_mode,
         log_every=t.log_every,
         max_steps=t.max_steps,
+        accumulate=t.accumulate,
+        nan_policy=t.nan_policy,
+        deterministic=t.deterministic,
         callbacks=callbacks or [],
     )
     seed_everything(cfg.seed)
@@ -128,7 +131,8 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
     )
     schedule = None
     if cfg.sched is not None:
-        ctx = ScheduleContext(t.epochs, len(data.loader("train")))
+        steps = -(-len(data.loader("train")) // t.accumulate)  # optimizer steps per epoch
+        ctx = ScheduleContext(t.epochs, steps)
         schedule = build_scheduler(
             optimizer,
             cfg.sched.name,

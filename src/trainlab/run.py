@@ -13,7 +13,7 @@ from trainlab.callbacks.checkpoint import ModelCheckpoint
 from trainlab.callbacks.progress import ProgressBar
 from trainlab.config.load import load_config, parse_config
 from trainlab.config.schema import Config
-from trainlab.errors import CheckpointError
+from trainlab.errors import CheckpointError, TrainingDiverged
 from trainlab.experiment import (
     build_callbacks,
     build_experiment,
@@ -41,6 +41,7 @@ def _restore(exp: Any, ckpt: Path, callbacks: list[Any]) -> TrainState:
     state = TrainState(model=exp.model, optimizer=exp.optimizer, schedule=exp.schedule)
     pos = payload["position"]
     state.epoch, state.batch, state.step = pos["epoch"], pos["batch"], pos["step"]
+    state.skipped = pos.get("skipped", 0)
     state.metrics.update(payload["metrics"])
     state.history = list(payload["history"])
     saved = payload["callbacks"]
@@ -111,6 +112,8 @@ def train_run(
     state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)
     summary = _finish(exp, state, checkpointer, rdir, time.perf_counter() - t0, console)
     print(f"run: {rdir}", flush=True)  # last line, on stdout: scripts can parse it
+    if state.diverged:
+        raise TrainingDiverged(f"{state.stop_reason}; run: {rdir}")
     return summary
 
 
@@ -129,7 +132,7 @@ def _finish(
         best={"monitor": cfg.train.monitor, "value": _finite(ckpt.best), "epoch": ckpt.best_epoch},
         history=state.history,
     )
-    if cfg.train.eval_test and exp.data.sizes.get("test", 0) > 0:
+    if cfg.train.eval_test and exp.data.sizes.get("test", 0) > 0 and not state.diverged:
         if cfg.train.checkpoint and (rdir / "checkpoints" / "best").is_file():
             load_checkpoint(resolve_checkpoint(rdir, "best"), exp.model)
         metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from trainlab.train.checkpoint import (
     prune_checkpoints,
     rng_state,
@@ -22,7 +24,12 @@ def training_payload(state: TrainState, callbacks: list[Any]) -> dict[str, Any]:
     """Everything besides the weights that exact resume needs."""
     sched = state.schedule.scheduler.state_dict() if state.schedule is not None else None
     return {
-        "position": {"epoch": state.epoch, "batch": state.batch, "step": state.step},
+        "position": {
+            "epoch": state.epoch,
+            "batch": state.batch,
+            "step": state.step,
+            "skipped": state.skipped,
+        },
         "optimizer": state.optimizer.state_dict(),
         "scheduler": sched,
         "scaler": state.scaler.state_dict() if state.scaler is not None else None,
@@ -58,7 +65,13 @@ class ModelCheckpoint:
         self.best_epoch: int | None = None
         self.last_saved_step: int | None = None
 
-    def save(self, state: TrainState) -> Path:
+    def save(self, state: TrainState) -> Path | None:
+        """Save a checkpoint, unless the weights are no longer finite: a NaN never replaces a
+        good checkpoint."""
+        if state.diverged or not all(
+            bool(torch.isfinite(p).all()) for p in state.model.parameters()
+        ):
+            return None
         path = save_checkpoint(
             self.dir, f"step-{state.step:08d}", state.model, training_payload(state, self.callbacks)
         )
@@ -79,7 +92,7 @@ class ModelCheckpoint:
             # Record the new best first, so the saved payload carries it.
             self.best, self.best_epoch = float(value), state.epoch
         path = self.save(state)
-        if better:
+        if better and path is not None:
             write_pointer(self.dir, "best", path.name)
 
     def on_fit_end(self, state: TrainState) -> None:

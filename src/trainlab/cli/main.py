@@ -110,13 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trainlab`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # Overrides may also follow options (`train R --run-dir D k=v`): argparse leaves them over.
+    overrides = [e for e in extra if "=" in e and not e.startswith("-")]
+    if len(overrides) != len(extra) or (overrides and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(e for e in extra if e not in overrides)}")
+    if overrides:
+        args.overrides = [*args.overrides, *overrides]
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
     except TrainlabError as e:
         print(f"trainlab: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         print("trainlab: interrupted", file=sys.stderr)
         return 130

@@ -63,6 +63,11 @@ class TrainSection(BaseModel):
     eval_test: bool = True  # evaluate the best checkpoint on the test split at the end
     threads: int | None = Field(None, ge=1)  # torch intra-op threads; default: the cores
     max_steps: int | None = Field(None, ge=1)  # stop early after this many steps (quick checks)
+    accumulate: int = Field(1, ge=1)  # batches per optimizer step (gradient accumulation)
+    # Non-finite loss: "stop" ends the run naming the step (checked at log points, no per-step
+    # sync); "skip" drops the batch (a host sync per batch).
+    nan_policy: Literal["stop", "skip"] = "stop"
+    deterministic: bool = False  # torch.use_deterministic_algorithms(True)
 
 
 class Config(BaseModel):

@@ -25,11 +25,17 @@ __all__ = ["TASKS", "register_task", "Task", "StepOutput"]
 @dataclass
 class StepOutput:
     """``loss``: scalar tensor (kept on device; the trainer syncs it every ``log_every`` steps).
-    ``preds``/``target``: what training-time metrics (accuracy) are computed from."""
+    ``preds``/``target``: what training-time metrics (accuracy) are computed from.
+
+    Optional task hooks the trainer calls when present: ``setup(model, device)`` once before
+    training (e.g. build a second optimizer), ``state_dict()``/``load_state_dict()`` (saved in
+    checkpoints), ``optim_params(model)`` (the parameters the main optimizer updates)."""
 
     loss: torch.Tensor
     preds: torch.Tensor | None = None
     target: torch.Tensor | None = None
+    # Further scalar tensors to log as train/<name> and <split>/<name> (e.g. the two ELBO terms).
+    extras: dict[str, torch.Tensor] | None = None
 
 
 @runtime_checkable

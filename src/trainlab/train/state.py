@@ -36,6 +36,8 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
     run_dir: Path | None = None
     samples_per_s: float = 0.0
+    skipped: int = 0  # batches skipped for a non-finite loss (train.nan_policy=skip)
+    diverged: bool = False  # a non-finite loss stopped training (train.nan_policy=stop)
 
     @property
     def lr(self) -> float:

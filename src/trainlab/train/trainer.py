@@ -8,6 +8,7 @@ the device and are read every ``log_every`` steps.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from trainlab.train.precision import (
     resolve_precision,
     wants_channels_last,
 )
+from trainlab.train.running import RunningSums
 from trainlab.train.state import TrainState
 
 __all__ = ["Trainer"]
@@ -50,6 +52,9 @@ class Trainer:
         grad_clip_mode: str = "norm",
         log_every: int = 50,
         max_steps: int | None = None,
+        accumulate: int = 1,
+        nan_policy: str = "stop",
+        deterministic: bool = False,
         callbacks: Sequence[Any] = (),
     ) -> None:
         self.epochs = epochs
@@ -60,6 +65,16 @@ class Trainer:
         self.grad_clip, self.grad_clip_mode = grad_clip, grad_clip_mode
         self.log_every, self.max_steps = log_every, max_steps
         self.callbacks = list(callbacks)
+        if accumulate < 1:
+            raise ValueError("accumulate must be ≥ 1")
+        if nan_policy not in ("stop", "skip"):
+            raise ValueError(f"nan_policy must be 'stop' or 'skip', got {nan_policy!r}")
+        self.accumulate, self.nan_policy = accumulate, nan_policy
+        if deterministic:
+            # cuBLAS needs a fixed workspace for deterministic matmuls; harmless on the CPU.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
         self.autocast = autocast(self.precision, self.device)
 
     # -- events ------------------------------------------------------------------------------
@@ -98,66 +113,79 @@ class Trainer:
     ) -> TrainState:
         """Train ``model`` for ``epochs`` epochs (or until a callback sets ``should_stop``).
 
-        ``state``, when given, is a restored :class:`TrainState` (see ``trainlab.train.resume``):
-        the loop continues at its epoch and batch.
+        ``state``, when given, is a restored :class:`TrainState` (``trainlab.run`` restores one
+        from a checkpoint): the loop continues at its epoch and batch.
         """
         self._bind()
         self.prepare(model)
+        if callable(getattr(task, "setup", None)):
+            task.setup(model, self.device)  # type: ignore[attr-defined]
         train_loader = data.loader("train")
         has_val = data.sizes.get("val", 0) > 0
         val_metrics = task.metrics(data.num_classes).to(self.device) if has_val else None
         if state is None:
             state = TrainState(model=model, optimizer=optimizer, schedule=schedule)
         state.max_epochs, state.steps_per_epoch = self.epochs, len(train_loader)
-        scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
-        state.scaler = state.scaler or scaler
+        if state.scaler is None and self.precision == "fp16":
+            state.scaler = torch.amp.GradScaler("cuda")
         step_sched = schedule is not None and schedule.interval == "step"
-        zero = torch.zeros((), device=self.device)
+        accum = self.accumulate
+        window, epoch_sums = RunningSums(self.device), RunningSums(self.device)
+        # First step with a non-finite loss, kept on the device (-1: none); read when logging.
+        bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
+        group_has_grad = False  # a batch of the current accumulation group ran backward
 
         self.emit("on_fit_start", state)
         try:
             while state.epoch < self.epochs and not state.should_stop:
                 self.emit("on_epoch_start", state)
                 model.train()
-                # Running sums on the device; read (one host sync) every log_every steps.
-                win_loss, win_correct, win_n, win_steps = zero.clone(), zero.clone(), 0, 0
-                ep_loss, ep_correct, ep_n, ep_steps = zero.clone(), zero.clone(), 0, 0
+                window.reset()
+                epoch_sums.reset()
                 t_epoch, n_epoch = time.perf_counter(), 0
                 for x, y in train_loader.iter_epoch(state.epoch, start=state.batch):
-                    if self.channels_last and x.dim() == 4:
-                        x = x.contiguous(memory_format=torch.channels_last)
+                    x = self._as_input(x)
                     with self.autocast():
-                        out = task.train_step(model, (x, y))  # out.loss: scalar
-                    optimizer.zero_grad(set_to_none=True)
-                    if state.scaler is not None:
-                        state.scaler.scale(out.loss).backward()
-                        state.scaler.unscale_(optimizer)  # clip true gradients, not scaled ones
+                        out = task.train_step(model, (x, y))  # out.loss: scalar tensor
+                    if self.nan_policy == "skip" and not bool(torch.isfinite(out.loss)):
+                        state.skipped += 1  # dropped before backward; costs a sync per batch
                     else:
-                        out.loss.backward()
+                        # Under accumulation each micro-batch gives 1/accum of the gradient.
+                        loss = out.loss / accum if accum > 1 else out.loss
+                        if state.scaler is not None:
+                            state.scaler.scale(loss).backward()
+                        else:
+                            loss.backward()
+                        window.add(out, y)
+                        group_has_grad = True
+                        finite = torch.isfinite(out.loss.detach())
+                        bad_step = torch.where(finite | (bad_step >= 0), bad_step, state.step + 1)
+                    state.batch += 1
+                    n_epoch += len(y)
+                    if state.batch % accum and state.batch < len(train_loader):
+                        continue  # gradients keep accumulating until the group is complete
+                    if not group_has_grad:
+                        continue  # every batch of the group was skipped: no optimizer step
+                    group_has_grad = False
+
+                    if state.scaler is not None:
+                        state.scaler.unscale_(optimizer)  # clip true gradients, not scaled ones
                     self._clip(model)
                     if state.scaler is not None:
                         state.scaler.step(optimizer)
                         state.scaler.update()
                     else:
                         optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
                     if step_sched:
                         schedule.scheduler.step()
                     state.step += 1
-                    state.batch += 1
 
-                    loss = out.loss.detach().float()
-                    win_loss += loss
-                    win_steps += 1
-                    n = len(y)
-                    n_epoch += n
-                    if out.preds is not None and out.preds.dim() == 2 and y.dim() == 1:
-                        win_correct += (out.preds.argmax(dim=1) == y).sum()
-                        win_n += n
                     if state.step % self.log_every == 0:
-                        self._log_train(state, win_loss, win_correct, win_n, win_steps)
-                        ep_loss, ep_correct = ep_loss + win_loss, ep_correct + win_correct
-                        ep_n, ep_steps = ep_n + win_n, ep_steps + win_steps
-                        win_loss, win_correct, win_n, win_steps = zero.clone(), zero.clone(), 0, 0
+                        self._check_finite(state, bad_step)
+                        self.log(state, {**window.read(), "lr": state.lr})
+                        epoch_sums.merge(window)
+                        window.reset()
                     self.emit("on_batch_end", state)
                     if self.max_steps is not None and state.step >= self.max_steps:
                         state.should_stop, state.stop_reason = True, f"max_steps={self.max_steps}"
@@ -166,22 +194,20 @@ class Trainer:
 
                 # End of the epoch. A run stopped mid-epoch skips validation: its position
                 # (epoch, batch) is saved by on_fit_end handlers and resumes exactly there.
-                if state.batch < len(train_loader):
+                self._check_finite(state, bad_step)
+                if state.batch < len(train_loader) or state.diverged:
                     break
                 elapsed = time.perf_counter() - t_epoch
                 state.samples_per_s = n_epoch / elapsed if elapsed > 0 else 0.0
-                ep_loss, ep_correct = ep_loss + win_loss, ep_correct + win_correct
-                ep_n, ep_steps = ep_n + win_n, ep_steps + win_steps
-                record: dict[str, Any] = {"train/samples_per_s": state.samples_per_s}
-                if ep_steps:
-                    record["train/loss_epoch"] = float(ep_loss) / ep_steps
-                if ep_n:
-                    record["train/acc_epoch"] = float(ep_correct) / ep_n
-                record["lr"] = state.lr
+                epoch_sums.merge(window)
+                window.reset()
+                record: dict[str, Any] = epoch_sums.read(suffix="_epoch")
+                record.update({"train/samples_per_s": state.samples_per_s, "lr": state.lr})
+                if state.skipped:
+                    record["train/skipped_batches"] = state.skipped
                 if val_metrics is not None:
-                    record.update(
-                        self.evaluate(model, task, data.loader("val"), "val", val_metrics)
-                    )
+                    val_loader = data.loader("val")
+                    record.update(self.evaluate(model, task, val_loader, "val", val_metrics))
                 state.epoch += 1
                 state.batch = 0
                 self.log(state, record)
@@ -197,6 +223,23 @@ class Trainer:
         self.emit("on_fit_end", state)
         return state
 
+    def _as_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _check_finite(self, state: TrainState, bad_step: torch.Tensor) -> None:
+        """Policy ``stop``: end training at the first non-finite loss, naming its step."""
+        first = int(bad_step)  # the host sync; only at log points and epoch ends
+        if first < 0 or self.nan_policy != "stop" or state.diverged:
+            return
+        state.diverged = True
+        state.should_stop = True
+        state.stop_reason = (
+            f"non-finite loss at step {first} (train.nan_policy=stop); try a lower optim.lr, "
+            "train.grad_clip, or train.nan_policy=skip"
+        )
+
     def _clip(self, model: nn.Module) -> None:
         if self.grad_clip is None:
             return
@@ -204,14 +247,6 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
         else:
             torch.nn.utils.clip_grad_value_(model.parameters(), self.grad_clip)
-
-    def _log_train(
-        self, state: TrainState, loss: torch.Tensor, correct: torch.Tensor, n: int, steps: int
-    ) -> None:
-        values = {"train/loss": float(loss) / steps, "lr": state.lr}  # float(): the host sync
-        if n:
-            values["train/acc"] = float(correct) / n
-        self.log(state, values)
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()

@@ -1,0 +1,56 @@
+"""Device-side running sums of training figures, read with one host sync when logged."""
+
+from __future__ import annotations
+
+import torch
+
+from trainlab.tasks.base import StepOutput
+
+__all__ = ["RunningSums"]
+
+
+class RunningSums:
+    """Sums of loss, correct predictions and task extras over a window of steps.
+
+    ``add`` only queues device ops; ``read`` converts to floats (the sync) and is called every
+    ``log_every`` steps and at epoch ends.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), device=self.device)
+        self.extras: dict[str, torch.Tensor] = {}
+        self.steps = 0  # batches added (micro-batches under accumulation)
+        self.labelled = 0  # samples that counted towards accuracy
+
+    def add(self, out: StepOutput, y: torch.Tensor) -> None:
+        self.loss += out.loss.detach().float()
+        self.steps += 1
+        if out.preds is not None and out.preds.dim() == 2 and y.dim() == 1:
+            self.correct += (out.preds.argmax(dim=1) == y).sum()
+            self.labelled += len(y)
+        for k, v in (out.extras or {}).items():
+            self.extras[k] = self.extras.get(k, 0) + v.detach().float()
+
+    def merge(self, other: RunningSums) -> None:
+        self.loss += other.loss
+        self.correct += other.correct
+        self.steps += other.steps
+        self.labelled += other.labelled
+        for k, v in other.extras.items():
+            self.extras[k] = self.extras.get(k, 0) + v
+
+    def read(self, suffix: str = "") -> dict[str, float]:
+        """``{"train/loss<suffix>": mean, "train/acc<suffix>": …, "train/<extra><suffix>": …}``."""
+        if not self.steps:
+            return {}
+        out = {f"train/loss{suffix}": float(self.loss) / self.steps}
+        if self.labelled:
+            out[f"train/acc{suffix}"] = float(self.correct) / self.labelled
+        for k, v in self.extras.items():
+            out[f"train/{k}{suffix}"] = float(v) / self.steps
+        return out

@@ -1,0 +1,76 @@
+"""Gradient accumulation, the non-finite loss policies, deterministic mode."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from core_support import SYNTH
+from trainlab import Trainer, build_data, create_model
+from trainlab.cli.main import main
+from trainlab.tasks.classification import ClassificationTask
+from trainlab.train.checkpoint import resolve_checkpoint
+
+
+def synthetic(batch_size: int, **kw):
+    data = build_data("synthetic", num_classes=3, shape=[10], n_train=128, n_val=32, n_test=0,
+                      batch_size=batch_size, noise=2.0, **kw)  # fmt: skip
+    data.setup("cpu")
+    return data
+
+
+def fit(batch_size: int, accumulate: int, data=None, **trainer_kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create_model("mlp", in_features=10, hidden=[16], num_classes=3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(epochs=2, device="cpu", precision="fp32", accumulate=accumulate, **trainer_kw)
+    state = trainer.fit(model, ClassificationTask(), data or synthetic(batch_size), opt)
+    model.state = state  # type: ignore[attr-defined]
+    return model
+
+
+def test_accumulation_matches_the_larger_batch() -> None:
+    # Same sample order: batches 2k and 2k+1 of 32 are batch k of 64.
+    big = fit(64, 1)
+    acc = fit(32, 2)
+    assert acc.state.step == big.state.step == 4
+    for a, b in zip(acc.parameters(), big.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    plain = fit(32, 1)  # and differs from not accumulating
+    assert not torch.allclose(plain.net[-1].weight, big.net[-1].weight, atol=1e-4)
+
+
+def test_skip_policy_drops_non_finite_batches() -> None:
+    data = synthetic(32)
+    x, y = data.splits["train"]
+    x[5, 0] = float("nan")  # one poisoned sample: its batch's loss is NaN, once per epoch
+    model = fit(32, 1, data=data, nan_policy="skip")
+    assert model.state.skipped == 2 and model.state.step == 6  # 4 batches per epoch, 1 dropped
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_stop_policy_names_the_step_and_keeps_good_checkpoints(recipe, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    args = ["train", str(recipe(SYNTH)), "--run-dir", str(run), "--no-progress",
+            "train.epochs=4", "optim.lr=1.0e+30", "train.log_every=1"]  # fmt: skip
+    assert main(args) == 3
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("trainlab: error: non-finite loss at step ")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stop_reason"].startswith("non-finite loss")
+    ckpt_dir = run / "checkpoints"
+    if ckpt_dir.exists():  # any checkpoint that exists holds finite weights
+        weights = load_file(str(resolve_checkpoint(run) / "model.safetensors"))
+        assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+def test_deterministic_mode_runs(recipe, tmp_path) -> None:
+    try:
+        code = main(["train", str(recipe(SYNTH)), "--run-dir", str(tmp_path / "r"),
+                     "--no-progress", "train.deterministic=true"])  # fmt: skip
+        assert code == 0
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
