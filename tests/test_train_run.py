@@ -22,8 +22,8 @@ def train(recipe: Path, run: Path, *overrides: str) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
-def final_weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(resolve_checkpoint(run, "latest") / "model.safetensors"))
+def final_weights(run: Path, kind: str = "model") -> dict[str, torch.Tensor]:
+    return load_file(str(resolve_checkpoint(run, "latest") / f"{kind}.safetensors"))
 
 
 def assert_same_weights(a: dict, b: dict) -> None:
@@ -77,9 +77,9 @@ RESUMABLE = SYNTH.replace(
 @pytest.mark.parametrize("stop_at", [12, 9])  # 6 steps per epoch: an epoch boundary, mid-epoch
 def test_resume_equals_uninterrupted_run(recipe, tmp_path, stop_at: int) -> None:
     path = recipe(RESUMABLE)
-    full = train(path, tmp_path / "full", "train.epochs=4")
+    full = train(path, tmp_path / "full", "train.epochs=4", "train.ema_decay=0.8")
     part = tmp_path / "part"
-    train(path, part, "train.epochs=4", f"train.max_steps={stop_at}")
+    train(path, part, "train.epochs=4", f"train.max_steps={stop_at}", "train.ema_decay=0.8")
     payload = torch.load(resolve_checkpoint(part) / "state.pt", weights_only=True)
     assert payload["position"]["step"] == stop_at
     code = main(["train", "--resume", str(part), "train.max_steps=null", "--no-progress"])
@@ -87,6 +87,7 @@ def test_resume_equals_uninterrupted_run(recipe, tmp_path, stop_at: int) -> None
     resumed = json.loads((part / "summary.json").read_text())
     assert resumed["steps"] == full["steps"] == 24
     assert_same_weights(final_weights(tmp_path / "full"), final_weights(part))
+    assert_same_weights(final_weights(tmp_path / "full", "ema"), final_weights(part, "ema"))
     assert resumed["test"] == full["test"]
 
 
@@ -125,3 +126,47 @@ def test_real_fashion_mnist_slice(tmp_path) -> None:
     assert summary["test"]["test/acc"] > 0.6  # 10 classes: chance is 0.1
     cfg = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert cfg["data"]["subset"] == 2000 and cfg["model"]["in_channels"] == 1
+
+
+def test_ema_weights_are_evaluated_and_tested(recipe, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    summary = train(recipe(SYNTH), run, "train.ema_decay=0.5", "train.epochs=3")
+    ema = final_weights(run, "ema")
+    raw = final_weights(run)
+    assert int(ema["n_averaged"]) == summary["steps"]
+    w = "net.4.weight"
+    assert not torch.equal(ema[f"module.{w}"], raw[w])  # an average, not a copy
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["test/loss"] == pytest.approx(summary["test"]["test/loss"], rel=1e-6)
+
+
+@pytest.mark.slow  # two process start-ups and a real signal: ~15 s on a busy 2-core machine
+def test_sigterm_checkpoints_and_resume_is_exact(recipe, tmp_path) -> None:
+    """A real process gets SIGTERM mid-run, exits 143 after checkpointing, resumes exactly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = str(Path(sys.executable).with_name("trainlab"))
+    path = recipe(RESUMABLE.replace("n_train: 192", "n_train: 3200"))
+    full = tmp_path / "full"
+    train(path, full, "train.epochs=3", "train.threads=1")
+    part = tmp_path / "part"
+    proc = subprocess.Popen([exe, "train", str(path), "--run-dir", str(part), "--no-progress",
+                             "train.epochs=3", "train.threads=1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (part / "metrics.jsonl").is_file():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err and "--resume" in err
+    assert not (part / "summary.json").exists()
+    assert main(["train", "--resume", str(part), "--no-progress"]) == 0
+    assert_same_weights(final_weights(full), final_weights(part))

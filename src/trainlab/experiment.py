@@ -112,6 +112,7 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
         log_every=t.log_every,
         max_steps=t.max_steps,
         accumulate=t.accumulate,
+        ema_decay=t.ema_decay,
         nan_policy=t.nan_policy,
         deterministic=t.deterministic,
         callbacks=callbacks or [],

@@ -11,9 +11,10 @@ from rich.console import Console
 
 from trainlab.callbacks.checkpoint import ModelCheckpoint
 from trainlab.callbacks.progress import ProgressBar
+from trainlab.callbacks.signals import SignalStop
 from trainlab.config.load import load_config, parse_config
 from trainlab.config.schema import Config
-from trainlab.errors import CheckpointError, TrainingDiverged
+from trainlab.errors import CheckpointError, RunInterrupted, TrainingDiverged
 from trainlab.experiment import (
     build_callbacks,
     build_experiment,
@@ -34,11 +35,12 @@ class RunResult(dict):  # type: ignore[type-arg]
 
 def _restore(exp: Any, ckpt: Path, callbacks: list[Any]) -> TrainState:
     """A TrainState positioned exactly where checkpoint ``ckpt`` was taken."""
-    payload = load_checkpoint(ckpt, exp.model)
+    ema = exp.trainer.make_ema(exp.model) if exp.trainer.ema_decay is not None else None
+    payload = load_checkpoint(ckpt, exp.model, ema=ema)
     exp.optimizer.load_state_dict(payload["optimizer"])
     if exp.schedule is not None and payload["scheduler"] is not None:
         exp.schedule.scheduler.load_state_dict(payload["scheduler"])
-    state = TrainState(model=exp.model, optimizer=exp.optimizer, schedule=exp.schedule)
+    state = TrainState(model=exp.model, optimizer=exp.optimizer, schedule=exp.schedule, ema=ema)
     pos = payload["position"]
     state.epoch, state.batch, state.step = pos["epoch"], pos["batch"], pos["step"]
     state.skipped = pos.get("skipped", 0)
@@ -92,7 +94,8 @@ def train_run(
         every_steps=t.checkpoint_every_steps,
         keep=t.keep_checkpoints,
     )
-    callbacks: list[Any] = [JsonlLogger(rdir / "metrics.jsonl"), *user_cbs]
+    stopper = SignalStop()
+    callbacks: list[Any] = [stopper, JsonlLogger(rdir / "metrics.jsonl"), *user_cbs]
     if t.checkpoint:
         callbacks.append(checkpointer)
     if progress:
@@ -109,7 +112,15 @@ def train_run(
         )
     state = _restore(exp, ckpt, callbacks) if ckpt is not None else None
     t0 = time.perf_counter()
-    state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)
+    with stopper.installed():
+        state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)
+    if stopper.signum is not None:
+        print(f"run: {rdir}", flush=True)
+        raise RunInterrupted(
+            f"{state.stop_reason} after step {state.step}; checkpoint saved; continue with: "
+            f"trainlab train --resume {rdir}",
+            stopper.signum,
+        )
     summary = _finish(exp, state, checkpointer, rdir, time.perf_counter() - t0, console)
     print(f"run: {rdir}", flush=True)  # last line, on stdout: scripts can parse it
     if state.diverged:
@@ -134,7 +145,9 @@ def _finish(
     )
     if cfg.train.eval_test and exp.data.sizes.get("test", 0) > 0 and not state.diverged:
         if cfg.train.checkpoint and (rdir / "checkpoints" / "best").is_file():
-            load_checkpoint(resolve_checkpoint(rdir, "best"), exp.model)
+            load_checkpoint(resolve_checkpoint(rdir, "best"), exp.model, prefer_ema=True)
+        elif state.ema is not None:
+            exp.model.load_state_dict(state.ema.module.state_dict())
         metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
         test = exp.trainer.evaluate(exp.model, exp.task, exp.data.loader("test"), "test", metrics)
         write_json(rdir / "eval_test.json", test)
@@ -177,7 +190,7 @@ def evaluate_run(
     exp = build_experiment(cfg)
     if exp.data.sizes.get(split, 0) == 0:
         raise CheckpointError(f"{rdir}: the data has no '{split}' split")
-    load_checkpoint(ckpt, exp.model)
+    load_checkpoint(ckpt, exp.model, prefer_ema=True)
     metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
     result = exp.trainer.evaluate(exp.model, exp.task, exp.data.loader(split), split, metrics)
     write_json(rdir / f"eval_{split}.json", result)

@@ -73,7 +73,11 @@ class ModelCheckpoint:
         ):
             return None
         path = save_checkpoint(
-            self.dir, f"step-{state.step:08d}", state.model, training_payload(state, self.callbacks)
+            self.dir,
+            f"step-{state.step:08d}",
+            state.model,
+            training_payload(state, self.callbacks),
+            ema=state.ema,
         )
         prune_checkpoints(self.dir, self.keep)
         self.last_saved_step = state.step

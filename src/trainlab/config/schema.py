@@ -64,6 +64,8 @@ class TrainSection(BaseModel):
     threads: int | None = Field(None, ge=1)  # torch intra-op threads; default: the cores
     max_steps: int | None = Field(None, ge=1)  # stop early after this many steps (quick checks)
     accumulate: int = Field(1, ge=1)  # batches per optimizer step (gradient accumulation)
+    # EMA of the weights (e.g. 0.999): evaluated, selected and tested instead of the raw weights.
+    ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     # Non-finite loss: "stop" ends the run naming the step (checked at log points, no per-step
     # sync); "skip" drops the batch (a host sync per batch).
     nan_policy: Literal["stop", "skip"] = "stop"

@@ -89,8 +89,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(ckpt_dir: Path, tag: str, model: nn.Module, payload: dict[str, Any]) -> Path:
-    """Write ``ckpt_dir/tag`` atomically and point ``latest`` at it. I/O errors propagate."""
+def save_checkpoint(
+    ckpt_dir: Path,
+    tag: str,
+    model: nn.Module,
+    payload: dict[str, Any],
+    ema: nn.Module | None = None,
+) -> Path:
+    """Write ``ckpt_dir/tag`` atomically and point ``latest`` at it. I/O errors propagate.
+
+    ``ema``: an averaged copy of the model, saved beside it as ``ema.safetensors``.
+    """
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     final = ckpt_dir / tag
     tmp = ckpt_dir / f".tmp-{tag}"
@@ -100,8 +109,13 @@ def save_checkpoint(ckpt_dir: Path, tag: str, model: nn.Module, payload: dict[st
     # safetensors wants contiguous, unshared tensors (channels_last weights are not contiguous).
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(weights, str(tmp / "model.safetensors"))
+    files = ["model.safetensors", "state.pt"]
+    if ema is not None:
+        ema_weights = {k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}
+        save_file(ema_weights, str(tmp / "ema.safetensors"))
+        files.append("ema.safetensors")
     torch.save(payload, tmp / "state.pt")
-    for f in ("model.safetensors", "state.pt"):
+    for f in files:
         _fsync_file(tmp / f)
     with open(tmp / COMMIT, "w") as f:
         f.write("ok\n")
@@ -144,12 +158,29 @@ def resolve_checkpoint(run_dir: Path, which: str = "latest") -> Path:
     return found
 
 
-def load_checkpoint(path: Path, model: nn.Module | None = None) -> dict[str, Any]:
-    """Load weights into ``model`` (if given) and return the state payload."""
+def load_checkpoint(
+    path: Path,
+    model: nn.Module | None = None,
+    ema: nn.Module | None = None,
+    prefer_ema: bool = False,
+) -> dict[str, Any]:
+    """Load weights into ``model`` (and ``ema``) if given; return the state payload.
+
+    ``prefer_ema``: load the EMA weights into ``model`` when the checkpoint has them (for
+    evaluation of a run trained with ``train.ema_decay``).
+    """
     try:
-        if model is not None:
-            weights = load_file(str(path / "model.safetensors"))
-            model.load_state_dict(weights)
+        has_ema = (path / "ema.safetensors").is_file()
+        if model is not None and prefer_ema and has_ema:
+            averaged = load_file(str(path / "ema.safetensors"))
+            # AveragedModel keys are "module.<name>" plus its n_averaged counter.
+            model.load_state_dict(
+                {k.removeprefix("module."): v for k, v in averaged.items() if k != "n_averaged"}
+            )
+        elif model is not None:
+            model.load_state_dict(load_file(str(path / "model.safetensors")))
+        if ema is not None and has_ema:
+            ema.load_state_dict(load_file(str(path / "ema.safetensors")))
         return torch.load(path / "state.pt", weights_only=True, map_location="cpu")
     except (OSError, RuntimeError) as e:
         raise CheckpointError(

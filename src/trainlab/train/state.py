@@ -25,6 +25,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     schedule: Any = None
     scaler: Any = None
+    ema: Any = None  # torch.optim.swa_utils.AveragedModel when train.ema_decay is set
     max_epochs: int = 1
     steps_per_epoch: int = 0
     epoch: int = 0

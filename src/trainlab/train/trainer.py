@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from trainlab.data.base import DataModule, Loader
 from trainlab.tasks.base import Task
@@ -53,6 +54,7 @@ class Trainer:
         log_every: int = 50,
         max_steps: int | None = None,
         accumulate: int = 1,
+        ema_decay: float | None = None,
         nan_policy: str = "stop",
         deterministic: bool = False,
         callbacks: Sequence[Any] = (),
@@ -64,6 +66,7 @@ class Trainer:
         self.channels_last = False
         self.grad_clip, self.grad_clip_mode = grad_clip, grad_clip_mode
         self.log_every, self.max_steps = log_every, max_steps
+        self.ema_decay = ema_decay
         self.callbacks = list(callbacks)
         if accumulate < 1:
             raise ValueError("accumulate must be ≥ 1")
@@ -128,6 +131,8 @@ class Trainer:
         state.max_epochs, state.steps_per_epoch = self.epochs, len(train_loader)
         if state.scaler is None and self.precision == "fp16":
             state.scaler = torch.amp.GradScaler("cuda")
+        if state.ema is None and self.ema_decay is not None:
+            state.ema = self.make_ema(model)
         step_sched = schedule is not None and schedule.interval == "step"
         accum = self.accumulate
         window, epoch_sums = RunningSums(self.device), RunningSums(self.device)
@@ -177,6 +182,8 @@ class Trainer:
                     else:
                         optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
+                    if state.ema is not None:
+                        state.ema.update_parameters(model)  # foreach lerp, no sync
                     if step_sched:
                         schedule.scheduler.step()
                     state.step += 1
@@ -207,7 +214,9 @@ class Trainer:
                     record["train/skipped_batches"] = state.skipped
                 if val_metrics is not None:
                     val_loader = data.loader("val")
-                    record.update(self.evaluate(model, task, val_loader, "val", val_metrics))
+                    # With EMA on, the averaged weights are the ones evaluated and selected.
+                    scored = state.ema.module if state.ema is not None else model
+                    record.update(self.evaluate(scored, task, val_loader, "val", val_metrics))
                 state.epoch += 1
                 state.batch = 0
                 self.log(state, record)
@@ -222,6 +231,13 @@ class Trainer:
             raise
         self.emit("on_fit_end", state)
         return state
+
+    def make_ema(self, model: nn.Module) -> AveragedModel:
+        """An exponential moving average of ``model``'s weights (and norm buffers):
+        ``ema = decay·ema + (1−decay)·weights`` after every optimizer step."""
+        assert self.ema_decay is not None
+        fn = get_ema_multi_avg_fn(self.ema_decay)
+        return AveragedModel(model, multi_avg_fn=fn, use_buffers=True)
 
     def _as_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
