@@ -115,6 +115,7 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
         ema_decay=t.ema_decay,
         nan_policy=t.nan_policy,
         deterministic=t.deterministic,
+        sync_batchnorm=t.sync_batchnorm,
         callbacks=callbacks or [],
     )
     seed_everything(cfg.seed)

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from trainlab.callbacks.checkpoint import ModelCheckpoint
+from trainlab.callbacks.checkpoint import ModelCheckpoint, callback_keys
 from trainlab.callbacks.progress import ProgressBar
 from trainlab.callbacks.signals import SignalStop
 from trainlab.config.load import load_config, parse_config
@@ -24,6 +24,7 @@ from trainlab.experiment import (
 from trainlab.tracking.jsonl import JsonlLogger
 from trainlab.tracking.rundir import create_run_dir, env_info, write_json
 from trainlab.train.checkpoint import load_checkpoint, resolve_checkpoint, set_rng_state
+from trainlab.train.distributed import barrier, broadcast_path, is_main
 from trainlab.train.state import TrainState
 
 __all__ = ["train_run", "evaluate_run", "RunResult"]
@@ -47,8 +48,7 @@ def _restore(exp: Any, ckpt: Path, callbacks: list[Any]) -> TrainState:
     state.metrics.update(payload["metrics"])
     state.history = list(payload["history"])
     saved = payload["callbacks"]
-    for i, cb in enumerate(callbacks):
-        key = f"{i}:{type(cb).__name__}"
+    for key, cb in callback_keys(callbacks):
         if key in saved and callable(getattr(cb, "load_state_dict", None)):
             cb.load_state_dict(saved[key])
     set_rng_state(payload["rng"])
@@ -85,7 +85,13 @@ def train_run(
         ckpt = None
     user_cbs = build_callbacks(cfg) + list(extra_callbacks or [])
     exp = build_experiment(cfg)  # data errors surface here, before the run directory
-    rdir = Path(resume) if resume is not None else create_run_dir(cfg.name, run_dir, runs_root)
+    dist = exp.trainer.dist
+    main = dist.rank == 0  # under torchrun only rank 0 writes; every rank computes
+    if resume is not None:
+        rdir = Path(resume)
+    else:
+        rdir = create_run_dir(cfg.name, run_dir, runs_root) if main else Path()
+        rdir = broadcast_path(rdir, dist)
     t = cfg.train
     checkpointer = ModelCheckpoint(
         rdir / "checkpoints",
@@ -95,14 +101,16 @@ def train_run(
         keep=t.keep_checkpoints,
     )
     stopper = SignalStop()
-    callbacks: list[Any] = [stopper, JsonlLogger(rdir / "metrics.jsonl"), *user_cbs]
-    if t.checkpoint:
-        callbacks.append(checkpointer)
-    if progress:
-        callbacks.append(ProgressBar(console))
+    callbacks: list[Any] = [stopper, *user_cbs]
+    if main:
+        callbacks.insert(1, JsonlLogger(rdir / "metrics.jsonl"))
+        if t.checkpoint:
+            callbacks.append(checkpointer)
+        if progress:
+            callbacks.append(ProgressBar(console))
     checkpointer.callbacks = callbacks
     exp.trainer.callbacks = callbacks
-    if ckpt is None:
+    if ckpt is None and main:
         (rdir / "config.yaml").write_text(
             yaml.safe_dump(resolved_config(cfg, exp), sort_keys=False)
         )
@@ -114,6 +122,7 @@ def train_run(
     t0 = time.perf_counter()
     with stopper.installed():
         state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)
+    barrier(dist)  # rank 0's last checkpoint is on disk before any rank reads it
     if stopper.signum is not None:
         print(f"run: {rdir}", flush=True)
         raise RunInterrupted(
@@ -122,7 +131,8 @@ def train_run(
             stopper.signum,
         )
     summary = _finish(exp, state, checkpointer, rdir, time.perf_counter() - t0, console)
-    print(f"run: {rdir}", flush=True)  # last line, on stdout: scripts can parse it
+    if main:
+        print(f"run: {rdir}", flush=True)  # last line, on stdout: scripts can parse it
     if state.diverged:
         raise TrainingDiverged(f"{state.stop_reason}; run: {rdir}")
     return summary
@@ -150,11 +160,13 @@ def _finish(
             exp.model.load_state_dict(state.ema.module.state_dict())
         metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
         test = exp.trainer.evaluate(exp.model, exp.task, exp.data.loader("test"), "test", metrics)
-        write_json(rdir / "eval_test.json", test)
+        if is_main():
+            write_json(rdir / "eval_test.json", test)
         summary["test"] = {k: v for k, v in test.items() if isinstance(v, (int, float))}
     summary["run_dir"] = str(rdir)
-    write_json(rdir / "summary.json", dict(summary))
-    _print_summary(summary, console)
+    if is_main():
+        write_json(rdir / "summary.json", dict(summary))
+        _print_summary(summary, console)
     return summary
 
 

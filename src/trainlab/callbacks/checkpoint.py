@@ -17,7 +17,7 @@ from trainlab.train.checkpoint import (
 )
 from trainlab.train.state import TrainState
 
-__all__ = ["ModelCheckpoint", "training_payload"]
+__all__ = ["ModelCheckpoint", "callback_keys", "training_payload"]
 
 
 def training_payload(state: TrainState, callbacks: list[Any]) -> dict[str, Any]:
@@ -37,11 +37,22 @@ def training_payload(state: TrainState, callbacks: list[Any]) -> dict[str, Any]:
         "metrics": {k: v for k, v in state.metrics.items() if isinstance(v, (int, float))},
         "history": state.history,
         "callbacks": {
-            f"{i}:{type(cb).__name__}": cb.state_dict()
-            for i, cb in enumerate(callbacks)
+            key: cb.state_dict()
+            for key, cb in callback_keys(callbacks)
             if callable(getattr(cb, "state_dict", None))
         },
     }
+
+
+def callback_keys(callbacks: list[Any]) -> list[tuple[str, Any]]:
+    """``("EarlyStopping:0", cb)``…: keys that survive callbacks present on one rank only."""
+    seen: dict[str, int] = {}
+    out = []
+    for cb in callbacks:
+        name = type(cb).__name__
+        out.append((f"{name}:{seen.get(name, 0)}", cb))
+        seen[name] = seen.get(name, 0) + 1
+    return out
 
 
 class ModelCheckpoint:

@@ -22,9 +22,23 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES: tuple[str, ...] = ()
 
 
+def launch_torchrun(args: argparse.Namespace) -> int:
+    """``train --nproc N …`` = ``torchrun --standalone --nproc-per-node N -m trainlab train …``."""
+    import subprocess
+
+    argv = list(args.argv)
+    i = argv.index("--nproc") if "--nproc" in argv else -1
+    rest = argv[:i] + argv[i + 2 :] if i >= 0 else [a for a in argv if not a.startswith("--nproc=")]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc-per-node", str(args.nproc), "-m", "trainlab", *rest]  # fmt: skip
+    return subprocess.call(cmd)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from trainlab.run import train_run
 
+    if args.nproc > 1:
+        return launch_torchrun(args)
     if args.resume is None and args.recipe is None:
         raise TrainlabError("train: give a RECIPE, or --resume RUN_DIR")
     overrides = list(args.overrides)
@@ -88,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", metavar="DIR", help="write the run here (must be new or empty)")
     t.add_argument("--runs-root", default="runs", metavar="DIR", help="parent of new run folders")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel processes on this machine (starts torchrun)")  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser(
@@ -118,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(e for e in extra if e not in overrides)}")
     if overrides:
         args.overrides = [*args.overrides, *overrides]
+    args.argv = list(argv if argv is not None else sys.argv[1:])
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

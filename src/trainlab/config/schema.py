@@ -70,6 +70,7 @@ class TrainSection(BaseModel):
     # sync); "skip" drops the batch (a host sync per batch).
     nan_policy: Literal["stop", "skip"] = "stop"
     deterministic: bool = False  # torch.use_deterministic_algorithms(True)
+    sync_batchnorm: bool = False  # under torchrun: batch statistics over all ranks (CUDA)
 
 
 class Config(BaseModel):

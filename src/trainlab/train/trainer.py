@@ -19,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from trainlab.data.base import DataModule, Loader
 from trainlab.tasks.base import Task
+from trainlab.train.distributed import all_reduce_sum, init_distributed, shard
 from trainlab.train.events import EVENTS
 from trainlab.train.precision import (
     autocast,
@@ -57,10 +58,15 @@ class Trainer:
         ema_decay: float | None = None,
         nan_policy: str = "stop",
         deterministic: bool = False,
+        sync_batchnorm: bool = False,
         callbacks: Sequence[Any] = (),
     ) -> None:
         self.epochs = epochs
         self.device = resolve_device(device)
+        self.dist = init_distributed(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
+        self.sync_batchnorm = sync_batchnorm
         self.precision = resolve_precision(precision, self.device)
         self.channels_last_setting = channels_last
         self.channels_last = False
@@ -121,6 +127,9 @@ class Trainer:
         """
         self._bind()
         self.prepare(model)
+        # Under torchrun the step runs through DDP (gradients averaged across ranks); the bare
+        # model is what is evaluated and checkpointed.
+        net = self._wrap(model)
         if callable(getattr(task, "setup", None)):
             task.setup(model, self.device)  # type: ignore[attr-defined]
         train_loader = data.loader("train")
@@ -148,10 +157,11 @@ class Trainer:
                 window.reset()
                 epoch_sums.reset()
                 t_epoch, n_epoch = time.perf_counter(), 0
-                for x, y in train_loader.iter_epoch(state.epoch, start=state.batch):
+                for batch in train_loader.iter_epoch(state.epoch, start=state.batch):
+                    x, y = shard(batch, self.dist)  # (B/world, …) of the global batch
                     x = self._as_input(x)
                     with self.autocast():
-                        out = task.train_step(model, (x, y))  # out.loss: scalar tensor
+                        out = task.train_step(net, (x, y))  # out.loss: scalar tensor
                     if self.nan_policy == "skip" and not bool(torch.isfinite(out.loss)):
                         state.skipped += 1  # dropped before backward; costs a sync per batch
                     else:
@@ -232,6 +242,16 @@ class Trainer:
         self.emit("on_fit_end", state)
         return state
 
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        if not self.dist.enabled:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        if self.sync_batchnorm:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        ids = [self.dist.local_rank] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
     def make_ema(self, model: nn.Module) -> AveragedModel:
         """An exponential moving average of ``model``'s weights (and norm buffers):
         ``ema = decay·ema + (1−decay)·weights`` after every optimizer step."""
@@ -279,9 +299,9 @@ class Trainer:
         metrics.reset()
         loss_sum = torch.zeros((), device=self.device)
         n = 0
-        for x, y in loader.iter_epoch(0):
-            if self.channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
+        for batch in loader.iter_epoch(0):
+            x, y = shard(batch, self.dist)  # each rank scores its slice; sums reduced below
+            x = self._as_input(x)
             with self.autocast():
                 out = task.eval_step(model, (x, y))
             loss_sum += out.loss.float() * len(y)  # mean loss per sample over the split
@@ -289,7 +309,10 @@ class Trainer:
             if out.preds is not None:
                 metrics.update(out.preds, out.target)
         model.train(was_training)
-        result: dict[str, Any] = {f"{split}/loss": float(loss_sum) / max(n, 1)}
+        totals = all_reduce_sum(torch.stack([loss_sum, torch.tensor(float(n), device=self.device)]),
+                                self.dist)  # fmt: skip
+        # torchmetrics reduces its own states across ranks in compute().
+        result: dict[str, Any] = {f"{split}/loss": float(totals[0]) / max(float(totals[1]), 1.0)}
         for name, value in metrics.compute().items():
             result[f"{split}/{name}"] = value.item() if value.numel() == 1 else value.tolist()
         return result
