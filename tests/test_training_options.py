@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -74,3 +75,25 @@ def test_deterministic_mode_runs(recipe, tmp_path) -> None:
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(False)
+
+
+def test_param_groups_no_decay_lr_mult_and_freeze() -> None:
+    from trainlab import ConfigError, build_optimizer
+    from trainlab.optim.optimizers import freeze
+
+    model = create_model("lenet5", conv_bn=True)
+    opt = build_optimizer(model, "sgd", {"lr": 0.1, "weight_decay": 0.01},
+                          lr_mult={"features.": 0.1})  # fmt: skip
+    by_id = {id(p): g for g in opt.param_groups for p in g["params"]}
+    conv_w, bn_w = model.features[0].weight, model.features[1].weight
+    fc_w, fc_b = model.classifier[1].weight, model.classifier[1].bias
+    assert (
+        by_id[id(conv_w)]["lr"] == pytest.approx(0.01) and by_id[id(conv_w)]["weight_decay"] == 0.01
+    )
+    assert by_id[id(bn_w)]["lr"] == pytest.approx(0.01) and by_id[id(bn_w)]["weight_decay"] == 0.0
+    assert by_id[id(fc_w)]["lr"] == 0.1 and by_id[id(fc_b)]["weight_decay"] == 0.0
+    assert freeze(model, ["features."]) == 8  # 2 convs + 2 norms, weight and bias
+    opt = build_optimizer(model, "adam", {"lr": 1e-3})
+    assert id(conv_w) not in {id(p) for g in opt.param_groups for p in g["params"]}
+    with pytest.raises(ConfigError, match="optim.freeze: no parameter name starts with 'feat.'"):
+        freeze(model, ["feat."])

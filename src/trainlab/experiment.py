@@ -20,7 +20,7 @@ from trainlab.config.validate import validate_options
 from trainlab.data.base import DATA, DataModule
 from trainlab.models.registry import MODELS
 from trainlab.optim import SCHEDULERS, build_optimizer, build_scheduler
-from trainlab.optim.optimizers import OPTIMIZERS
+from trainlab.optim.optimizers import OPTIMIZERS, freeze
 from trainlab.optim.schedulers import Schedule, ScheduleContext
 from trainlab.registry import Registry, keyword_options
 from trainlab.tasks.base import TASKS, Task
@@ -128,9 +128,15 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
     )
     trainer.prepare(model)
     task = TASKS.get(cfg.task.name)(**_section_options(TASKS, cfg.task, "task"))
+    if cfg.optim.freeze:
+        freeze(model, cfg.optim.freeze)
+    # A task may optimise part of the model with the main optimizer (a GAN's generator) and
+    # handle the rest itself (its discriminator): ``task.optim_module(model)``.
+    target = task.optim_module(model) if callable(getattr(task, "optim_module", None)) else model
     optimizer = build_optimizer(
-        model, cfg.optim.name, cfg.optim.options(), cfg.optim.decay_norm_and_bias
-    )
+        target, cfg.optim.name, cfg.optim.options(), cfg.optim.decay_norm_and_bias,
+        cfg.optim.lr_mult,
+    )  # fmt: skip
     schedule = None
     if cfg.sched is not None:
         steps = -(-len(data.loader("train")) // t.accumulate)  # optimizer steps per epoch

@@ -36,6 +36,10 @@ class OptimSection(RegistrySection):
     # Weight decay on norm weights and biases only shrinks scales and shifts that carry no
     # capacity to overfit; most modern recipes exclude them.
     decay_norm_and_bias: bool = False
+    # Discriminative learning rates: parameter-name prefix → LR multiplier ({"features.": 0.1}).
+    lr_mult: dict[str, float] = {}
+    # Parameter-name prefixes to freeze (no gradients, not optimized): ["features."].
+    freeze: list[str] = []
 
 
 class SchedSection(RegistrySection):

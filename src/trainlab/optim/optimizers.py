@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from trainlab.config.validate import validate_options
+from trainlab.errors import ConfigError
 from trainlab.registry import Registry
 
-__all__ = ["OPTIMIZERS", "build_optimizer", "param_groups"]
+__all__ = ["OPTIMIZERS", "build_optimizer", "freeze", "param_groups"]
 
 Groups = list[dict[str, Any]]
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
@@ -108,21 +109,62 @@ def nadam(
     return torch.optim.NAdam(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
-def param_groups(model: nn.Module, decay_norm_and_bias: bool) -> Groups:
-    """One group, or two with weight decay switched off for 1-d parameters (norms, biases)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if decay_norm_and_bias:
-        return [{"params": params}]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    groups: Groups = [{"params": decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+def param_groups(
+    model: nn.Module,
+    decay_norm_and_bias: bool,
+    lr: float | None = None,
+    lr_mult: dict[str, float] | None = None,
+) -> Groups:
+    """Parameter groups of ``model``'s trainable parameters.
+
+    Without ``decay_norm_and_bias``, 1-d parameters (norm scales, biases) get no weight decay.
+    ``lr_mult`` maps parameter-name prefixes to LR multipliers (discriminative learning rates
+    for fine-tuning: ``{"features.": 0.1}``); the longest matching prefix wins.
+    """
+    mult = lr_mult or {}
+    buckets: dict[tuple[bool, float], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        prefixes = [k for k in mult if name.startswith(k)]
+        factor = mult[max(prefixes, key=len)] if prefixes else 1.0
+        decay = decay_norm_and_bias or p.ndim > 1
+        buckets.setdefault((decay, factor), []).append(p)
+    groups: Groups = []
+    for (decay, factor), params in buckets.items():
+        group: dict[str, Any] = {"params": params}
+        if not decay:
+            group["weight_decay"] = 0.0
+        if factor != 1.0 and lr is not None:
+            group["lr"] = lr * factor
+        groups.append(group)
     return groups
 
 
+def freeze(model: nn.Module, prefixes: list[str]) -> int:
+    """Stop gradients for parameters whose names start with any of ``prefixes``; returns how
+    many tensors were frozen. An unmatched prefix is a :class:`ConfigError`."""
+    frozen = 0
+    for prefix in prefixes:
+        hits = [p for n, p in model.named_parameters() if n.startswith(prefix)]
+        if not hits:
+            names = sorted({n.split(".")[0] for n, _ in model.named_parameters()})
+            raise ConfigError(
+                f"optim.freeze: no parameter name starts with '{prefix}'; top-level modules: "
+                f"{', '.join(names)}"
+            )
+        for p in hits:
+            p.requires_grad_(False)
+        frozen += len(hits)
+    return frozen
+
+
 def build_optimizer(
-    model: nn.Module, name: str, options: dict[str, Any], decay_norm_and_bias: bool = False
+    model: nn.Module,
+    name: str,
+    options: dict[str, Any],
+    decay_norm_and_bias: bool = False,
+    lr_mult: dict[str, float] | None = None,
 ) -> torch.optim.Optimizer:
     """Optimizer ``name`` over ``model``'s trainable parameters.
 
@@ -130,4 +172,7 @@ def build_optimizer(
     """
     fn = OPTIMIZERS.get(name, where="optim.name")
     opts = validate_options(fn, options, where="optim", entry=f"optimizer '{name}'")
-    return fn(param_groups(model, decay_norm_and_bias), **opts)
+    groups = param_groups(model, decay_norm_and_bias, opts.get("lr"), lr_mult)
+    if not groups:
+        raise ConfigError("optim: the model has no trainable parameters (all frozen?)")
+    return fn(groups, **opts)
