@@ -19,7 +19,7 @@ __all__ = ["main", "build_parser"]
 
 # Further command groups: each module has ``add_parsers(sub)`` that adds its sub-commands with
 # ``set_defaults(func=...)``; a function returns the exit code. Modules import heavy parts lazily.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("trainlab.cli.data",)
 
 
 def launch_torchrun(args: argparse.Namespace) -> int:
