@@ -11,6 +11,7 @@ import yaml
 from safetensors.torch import load_file
 
 from core_support import SYNTH, needs_fmnist
+from trainlab import create_model
 from trainlab.cli.main import main
 from trainlab.tracking.jsonl import read_metrics
 from trainlab.train.checkpoint import resolve_checkpoint
@@ -169,4 +170,48 @@ def test_sigterm_checkpoints_and_resume_is_exact(recipe, tmp_path) -> None:
     assert "stopped by SIGTERM" in err and "--resume" in err
     assert not (part / "summary.json").exists()
     assert main(["train", "--resume", str(part), "--no-progress"]) == 0
+    assert_same_weights(final_weights(full), final_weights(part))
+
+
+@pytest.mark.slow  # ten process start-ups
+def test_sigkill_battery_latest_checkpoint_always_loads(recipe, tmp_path) -> None:
+    """SIGKILL at random moments (checkpoints are written every step): each time the latest
+    checkpoint loads, and the run finally resumed to the end equals an uninterrupted one."""
+    import random
+    import subprocess
+    import sys
+    import time
+
+    from trainlab.train.checkpoint import load_checkpoint
+
+    exe = str(Path(sys.executable).with_name("trainlab"))
+    text = RESUMABLE.replace("n_train: 192", "n_train: 2400")
+    path = recipe(text)
+    opts = ["train.epochs=3", "train.threads=1", "train.checkpoint_every_steps=1"]
+    full = tmp_path / "full"
+    train(path, full, *opts)
+    part = tmp_path / "part"
+    rng = random.Random(0)
+    kills = 0
+    for attempt in range(10):
+        cmd = [exe, "train", "--no-progress"]
+        cmd += ["--resume", str(part)] if attempt else [str(path), "--run-dir", str(part), *opts]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ckpts = part / "checkpoints"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (ckpts / "latest").is_file():
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.6))
+        proc.kill()
+        proc.wait()
+        kills += proc.returncode == -9
+        latest = resolve_checkpoint(part)  # always a complete, loadable checkpoint
+        payload = load_checkpoint(latest, create_model("mlp", in_features=36, hidden=[32],
+                                                       num_classes=3, dropout=0.2))  # fmt: skip
+        assert payload["position"]["step"] >= 1
+        if (part / "summary.json").exists():
+            break
+    assert kills >= 5
+    if not (part / "summary.json").exists():
+        assert main(["train", "--resume", str(part), "--no-progress"]) == 0
     assert_same_weights(final_weights(full), final_weights(part))

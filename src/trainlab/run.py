@@ -21,7 +21,7 @@ from trainlab.experiment import (
     check_config,
     resolved_config,
 )
-from trainlab.tracking.jsonl import JsonlLogger
+from trainlab.tracking.jsonl import JsonlLogger, truncate_after
 from trainlab.tracking.rundir import create_run_dir, env_info, write_json
 from trainlab.train.checkpoint import load_checkpoint, resolve_checkpoint, set_rng_state
 from trainlab.train.distributed import barrier, broadcast_path, is_main
@@ -119,6 +119,8 @@ def train_run(
             env_info(exp.trainer.device, exp.trainer.precision, exp.trainer.channels_last),
         )
     state = _restore(exp, ckpt, callbacks) if ckpt is not None else None
+    if state is not None and main:
+        truncate_after(rdir / "metrics.jsonl", state.step)
     t0 = time.perf_counter()
     with stopper.installed():
         state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)

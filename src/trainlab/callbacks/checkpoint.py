@@ -4,6 +4,7 @@ best one by a monitored metric. Each save is atomic (see ``trainlab.train.checkp
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,11 @@ class ModelCheckpoint:
         prune_checkpoints(self.dir, self.keep)
         self.last_saved_step = state.step
         return path
+
+    def on_fit_start(self, state: TrainState) -> None:
+        # A process killed mid-save leaves a .tmp-* folder; it never became a checkpoint.
+        for stale in self.dir.glob(".tmp-*") if self.dir.is_dir() else []:
+            shutil.rmtree(stale, ignore_errors=True)
 
     def on_batch_end(self, state: TrainState) -> None:
         if self.every_steps and state.step % self.every_steps == 0:

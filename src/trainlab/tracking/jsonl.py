@@ -8,7 +8,7 @@ from typing import Any
 
 from trainlab.train.state import TrainState
 
-__all__ = ["JsonlLogger", "read_metrics"]
+__all__ = ["JsonlLogger", "read_metrics", "truncate_after"]
 
 
 class JsonlLogger:
@@ -47,3 +47,14 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+def truncate_after(path: Path, step: int) -> None:
+    """Drop records logged after ``step`` (a resumed run logs those steps again). Atomic."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    kept = [json.dumps(r) for r in read_metrics(path) if int(r.get("step", 0)) <= step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    tmp.replace(path)
