@@ -18,5 +18,5 @@ data: {name: synthetic, num_classes: 3, shape: [1, 6, 6], n_train: 192, n_val: 4
        batch_size: 32, noise: 2.0}
 model: {name: mlp, hidden: [32]}
 optim: {name: sgd, lr: 0.05, momentum: 0.9}
-train: {epochs: 2, log_every: 2, precision: fp32}
+train: {epochs: 2, log_every: 2, precision: fp32, tensorboard: false, report: false}
 """

@@ -35,9 +35,12 @@ def assert_same_weights(a: dict, b: dict) -> None:
 
 def test_run_directory_contents_and_eval(recipe, tmp_path, capsys) -> None:
     run = tmp_path / "run"
-    summary = train(recipe(SYNTH), run, "train.epochs=3")
+    summary = train(recipe(SYNTH), run, "train.epochs=3", "train.tensorboard=true",
+                    "train.report=true")  # fmt: skip
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1] == f"run: {run}"
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert "<html" in (run / "report.html").read_text()[:200].lower()
     for name in ("config.yaml", "env.json", "metrics.jsonl", "summary.json", "checkpoints"):
         assert (run / name).exists(), name
     env = json.loads((run / "env.json").read_text())

@@ -23,6 +23,7 @@ from trainlab.experiment import (
 )
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
 from trainlab.tracking.rundir import create_run_dir, env_info, write_json
+from trainlab.tracking.tensorboard import TensorBoardLogger
 from trainlab.train.checkpoint import load_checkpoint, resolve_checkpoint, set_rng_state
 from trainlab.train.distributed import barrier, broadcast_path, is_main
 from trainlab.train.state import TrainState
@@ -92,23 +93,10 @@ def train_run(
     else:
         rdir = create_run_dir(cfg.name, run_dir, runs_root) if main else Path()
         rdir = broadcast_path(rdir, dist)
-    t = cfg.train
-    checkpointer = ModelCheckpoint(
-        rdir / "checkpoints",
-        monitor=t.monitor,
-        mode=t.monitor_mode,
-        every_steps=t.checkpoint_every_steps,
-        keep=t.keep_checkpoints,
-    )
     stopper = SignalStop()
-    callbacks: list[Any] = [stopper, *user_cbs]
-    if main:
-        callbacks.insert(1, JsonlLogger(rdir / "metrics.jsonl"))
-        if t.checkpoint:
-            callbacks.append(checkpointer)
-        if progress:
-            callbacks.append(ProgressBar(console))
-    checkpointer.callbacks = callbacks
+    callbacks, checkpointer = _run_callbacks(
+        cfg, rdir, main, [stopper, *user_cbs], progress, console
+    )
     exp.trainer.callbacks = callbacks
     if ckpt is None and main:
         (rdir / "config.yaml").write_text(
@@ -133,11 +121,39 @@ def train_run(
             stopper.signum,
         )
     summary = _finish(exp, state, checkpointer, rdir, time.perf_counter() - t0, console)
+    if main and cfg.train.report:
+        from trainlab.reports import build_report
+
+        report = build_report(rdir)
+        console.print(f"report: {report}")
     if main:
         print(f"run: {rdir}", flush=True)  # last line, on stdout: scripts can parse it
     if state.diverged:
         raise TrainingDiverged(f"{state.stop_reason}; run: {rdir}")
     return summary
+
+
+def _run_callbacks(
+    cfg: Config, rdir: Path, main: bool, base: list[Any], progress: bool, console: Console
+) -> tuple[list[Any], ModelCheckpoint]:
+    """The run's callbacks in event order: signals and the recipe's own first, then (rank 0
+    only) the writers: metrics.jsonl, TensorBoard, checkpoints, progress bar."""
+    t = cfg.train
+    checkpointer = ModelCheckpoint(
+        rdir / "checkpoints", monitor=t.monitor, mode=t.monitor_mode,
+        every_steps=t.checkpoint_every_steps, keep=t.keep_checkpoints,
+    )  # fmt: skip
+    callbacks = list(base)
+    if main:
+        callbacks.insert(1, JsonlLogger(rdir / "metrics.jsonl"))
+        if t.tensorboard:
+            callbacks.insert(2, TensorBoardLogger(rdir / "tb", hist_every=t.hist_every))
+        if t.checkpoint:
+            callbacks.append(checkpointer)
+        if progress:
+            callbacks.append(ProgressBar(console))
+    checkpointer.callbacks = callbacks  # their states go into each checkpoint
+    return callbacks, checkpointer
 
 
 def _finish(
@@ -160,8 +176,7 @@ def _finish(
             load_checkpoint(resolve_checkpoint(rdir, "best"), exp.model, prefer_ema=True)
         elif state.ema is not None:
             exp.model.load_state_dict(state.ema.module.state_dict())
-        metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
-        test = exp.trainer.evaluate(exp.model, exp.task, exp.data.loader("test"), "test", metrics)
+        test = _evaluate_split(exp, "test")
         if is_main():
             write_json(rdir / "eval_test.json", test)
         summary["test"] = {k: v for k, v in test.items() if isinstance(v, (int, float))}
@@ -170,6 +185,17 @@ def _finish(
         write_json(rdir / "summary.json", dict(summary))
         _print_summary(summary, console)
     return summary
+
+
+def _evaluate_split(exp: Any, split: str) -> dict[str, Any]:
+    """Every metric of ``split``, curves included (a task's ``test_metrics`` when it has one)."""
+    make = getattr(exp.task, "test_metrics", exp.task.metrics)
+    metrics = make(exp.data.num_classes).to(exp.trainer.device)
+    result = exp.trainer.evaluate(exp.model, exp.task, exp.data.loader(split), split, metrics)
+    names = getattr(exp.data, "classes", None)  # the report labels its axes with them
+    if names and len(names) == exp.data.num_classes:
+        result["classes"] = [str(c) for c in names]
+    return result
 
 
 def _finite(x: float) -> float | None:
@@ -205,7 +231,6 @@ def evaluate_run(
     if exp.data.sizes.get(split, 0) == 0:
         raise CheckpointError(f"{rdir}: the data has no '{split}' split")
     load_checkpoint(ckpt, exp.model, prefer_ema=True)
-    metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
-    result = exp.trainer.evaluate(exp.model, exp.task, exp.data.loader(split), split, metrics)
+    result = _evaluate_split(exp, split)
     write_json(rdir / f"eval_{split}.json", result)
     return result

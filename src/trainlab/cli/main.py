@@ -19,7 +19,11 @@ __all__ = ["main", "build_parser"]
 
 # Further command groups: each module has ``add_parsers(sub)`` that adds its sub-commands with
 # ``set_defaults(func=...)``; a function returns the exit code. Modules import heavy parts lazily.
-COMMAND_MODULES: tuple[str, ...] = ("trainlab.cli.data",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "trainlab.cli.data",
+    "trainlab.cli.analyze",
+    "trainlab.cli.report",
+)
 
 
 def launch_torchrun(args: argparse.Namespace) -> int:

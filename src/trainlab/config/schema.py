@@ -74,6 +74,9 @@ class TrainSection(BaseModel):
     # sync); "skip" drops the batch (a host sync per batch).
     nan_policy: Literal["stop", "skip"] = "stop"
     deterministic: bool = False  # torch.use_deterministic_algorithms(True)
+    tensorboard: bool = True  # event files in <run>/tb: scalars, histograms, graph, inputs
+    hist_every: int = Field(100, ge=1)  # optimizer steps between weight/gradient histograms
+    report: bool = True  # figures + report.html at the end of the run (~1 s)
     sync_batchnorm: bool = False  # under torchrun: batch statistics over all ranks (CUDA)
 
 

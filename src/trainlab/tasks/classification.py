@@ -65,6 +65,15 @@ class ClassificationTask:
             }
         )
 
+    def test_metrics(self, num_classes: int | None) -> MetricCollection:
+        """metrics() plus one-vs-rest ROC/PR curves, AUROC, AP and top-5 accuracy, for the
+        final evaluation (the curves are too big to log every epoch)."""
+        from trainlab.metrics import curve_metrics
+
+        m = self.metrics(num_classes)
+        m.add_metrics(curve_metrics(num_classes))
+        return m
+
 
 class RegressionTask:
     """Regression: predictions (N,) or (N, 1) against float targets (N,)."""

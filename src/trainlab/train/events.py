@@ -5,7 +5,8 @@ Callbacks steer the loop only through documented flags (``state.should_stop``), 
 
     on_fit_start
       on_epoch_start
-        on_batch_end            after every optimizer step
+        on_batch_end            after every optimizer step (gradients already freed: a callback
+                                that needs them keeps its own reference, see TensorBoardLogger)
         on_log                  whenever metrics are logged (train every log_every steps, val, test)
       on_validation_end         after the epoch's validation metrics are in state.metrics
       on_epoch_end              state.epoch already counts the finished epoch
