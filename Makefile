@@ -13,7 +13,7 @@ SHELL       := bash
 # pip on this machine warns about every missing mirror folder; keep its real messages only.
 QUIET_PIP   := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test lint fast slow bench dataset clean
+.PHONY: setup demo test lint fast slow bench dataset browser clean
 
 setup: $(STAMP) dataset
 
@@ -35,13 +35,23 @@ dataset:
 	    || echo "note: could not install dataset-fashion-mnist; trainlab will try to download it"; \
 	fi
 
+# Headless Chromium for the test that renders report.html in a real browser (it skips itself
+# where Chromium cannot be installed).
+browser:
+	@if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1)) \
+	    || echo "note: could not install chromium; the browser test will be skipped"; \
+	fi
+
 demo: setup
 	$(BIN)/trainlab train recipes/fashion_mnist.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
-test: setup lint
+test: setup browser lint
 	$(BIN)/python -m pytest
 
 slow: setup
