@@ -34,3 +34,16 @@ def test_create_model_validates_options() -> None:
         create_model("mlp", dropout="lots")
     m = create_model("mlp", hidden=["16"], in_features=4, num_classes=2)  # "16" → 16
     assert m.net[1].out_features == 16
+
+
+def test_models_command_lists_counts_and_options(capsys) -> None:
+    from trainlab.cli.main import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet50" in out and "25,557,032" in out  # torchvision's count
+    assert main(["models", "resnet_small"]) == 0
+    out = capsys.readouterr().out
+    assert "widths" in out and "[16, 48, 96]" in out
+    assert main(["models", "resnet_smal"]) == 2
+    assert "did you mean 'resnet_small'" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from trainlab.callbacks.base import CALLBACKS
 from trainlab.config.schema import Config, RegistrySection
 from trainlab.config.validate import validate_options
 from trainlab.data.base import DATA, DataModule
+from trainlab.models.init import INITS, init_weights
 from trainlab.models.registry import MODELS
 from trainlab.optim import SCHEDULERS, build_optimizer, build_scheduler
 from trainlab.optim.optimizers import OPTIMIZERS, freeze
@@ -49,6 +50,8 @@ def check_config(cfg: Config) -> None:
     _section_options(DATA, cfg.data, "data")
     fn = MODELS.get(cfg.model.name, where="model.name")
     validate_options(fn, cfg.model.options(), where="model", entry=f"model '{cfg.model.name}'")
+    if cfg.model.init not in INITS:
+        init_weights(nn.Identity(), cfg.model.init)  # raises the one-line error
     _section_options(TASKS, cfg.task, "task")
     _section_options(OPTIMIZERS, cfg.optim, "optim")
     if cfg.sched is not None:
@@ -126,6 +129,7 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
     model = MODELS.get(cfg.model.name)(
         **validate_options(MODELS.get(cfg.model.name), opts, "model", f"model '{cfg.model.name}'")
     )
+    init_weights(model, cfg.model.init, cfg.model.init_std)
     trainer.prepare(model)
     task = TASKS.get(cfg.task.name)(**_section_options(TASKS, cfg.task, "task"))
     if cfg.optim.freeze:
@@ -171,7 +175,8 @@ def resolved_config(cfg: Config, exp: Experiment | None = None) -> dict[str, Any
     if exp is not None and "seed" in keyword_options(DATA.get(cfg.data.name)):
         sections[0][3].setdefault("seed", cfg.seed)
     for key, reg, sec, given in sections:
-        out[key] = {"name": sec.name, **_with_defaults(reg.get(sec.name), given)}
+        own = sec.model_dump(mode="json", exclude=set(sec.model_extra or {}))  # name, init…
+        out[key] = {**own, **_with_defaults(reg.get(sec.name), given)}
     return out
 
 

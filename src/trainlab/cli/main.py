@@ -82,10 +82,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from trainlab.models import list_models
+    from rich.table import Table
 
-    for name in list_models():
-        print(name)
+    from trainlab.models.catalog import model_options, model_table
+
+    if args.name:
+        opts, doc = model_options(args.name)
+        table = Table(title=f"{args.name}: {doc}" if doc else args.name)
+        for col in ("option", "type", "default"):
+            table.add_column(col)
+        for row in opts:
+            table.add_row(*row)
+        Console().print(table)
+        return 0
+    table = Table(title="registered models (parameters at the default configuration)")
+    table.add_column("model")
+    table.add_column("parameters", justify="right")
+    table.add_column("what")
+    for name, params, doc in model_table():
+        table.add_row(name, f"{params:,}" if params is not None else "?", doc)
+    Console().print(table)
     return 0
 
 
@@ -121,7 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="also print the metrics as JSON")
     e.set_defaults(func=cmd_eval)
 
-    m = sub.add_parser("models", help="list registered models")
+    m = sub.add_parser("models", help="list registered models, or show one model's options",
+                       description="Every registered model with its parameter count, or the "
+                       "options of one (what a recipe's model: section may set).")  # fmt: skip
+    m.add_argument("name", nargs="?", help="a registered model: show its options")
     m.set_defaults(func=cmd_models)
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parsers(sub)

@@ -32,6 +32,13 @@ class RegistrySection(BaseModel):
         return dict(self.model_extra or {})
 
 
+class ModelSection(RegistrySection):
+    # Weight initialisation (trainlab.models.init): default (PyTorch's), xavier_uniform,
+    # xavier_normal, kaiming_uniform, kaiming_normal, kaiming_*_fan_out, orthogonal, normal.
+    init: str = "default"
+    init_std: float = Field(0.01, gt=0.0)  # standard deviation for init: normal
+
+
 class OptimSection(RegistrySection):
     # Weight decay on norm weights and biases only shrinks scales and shifts that carry no
     # capacity to overfit; most modern recipes exclude them.
@@ -88,7 +95,7 @@ class Config(BaseModel):
     name: str = "run"
     seed: int = 0
     data: RegistrySection
-    model: RegistrySection
+    model: ModelSection
     task: RegistrySection = RegistrySection(name="classification")
     optim: OptimSection = OptimSection(name="sgd", lr=0.1, momentum=0.9)  # type: ignore[call-arg]
     sched: SchedSection | None = None
