@@ -218,3 +218,16 @@ def test_sigkill_battery_latest_checkpoint_always_loads(recipe, tmp_path) -> Non
     if not (part / "summary.json").exists():
         assert main(["train", "--resume", str(part), "--no-progress"]) == 0
     assert_same_weights(final_weights(full), final_weights(part))
+
+
+def test_checkpoint_of_tied_weights_round_trips(tmp_path) -> None:
+    from trainlab.train.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("transformer_lm")  # embedding and output layer share one tensor
+    path = save_checkpoint(tmp_path, "step-00000001", model, {"position": {"step": 1}})
+    torch.manual_seed(1)
+    other = create_model("transformer_lm")
+    assert load_checkpoint(path, other)["position"]["step"] == 1
+    for (k, a), b in zip(model.state_dict().items(), other.state_dict().values()):
+        assert torch.equal(a, b), k

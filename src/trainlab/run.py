@@ -52,6 +52,8 @@ def _restore(exp: Any, ckpt: Path, callbacks: list[Any]) -> TrainState:
     for key, cb in callback_keys(callbacks):
         if key in saved and callable(getattr(cb, "load_state_dict", None)):
             cb.load_state_dict(saved[key])
+    if payload.get("task") is not None and callable(getattr(exp.task, "load_state_dict", None)):
+        exp.task.load_state_dict(payload["task"])
     set_rng_state(payload["rng"])
     return state
 
@@ -98,6 +100,7 @@ def train_run(
         cfg, rdir, main, [stopper, *user_cbs], progress, console
     )
     exp.trainer.callbacks = callbacks
+    exp.trainer.run_dir = rdir
     if ckpt is None and main:
         (rdir / "config.yaml").write_text(
             yaml.safe_dump(resolved_config(cfg, exp), sort_keys=False)

@@ -37,6 +37,7 @@ def training_payload(state: TrainState, callbacks: list[Any]) -> dict[str, Any]:
         "rng": rng_state(),
         "metrics": {k: v for k, v in state.metrics.items() if isinstance(v, (int, float))},
         "history": state.history,
+        "task": _task_state(state.task),
         "callbacks": {
             key: cb.state_dict()
             for key, cb in callback_keys(callbacks)
@@ -54,6 +55,11 @@ def callback_keys(callbacks: list[Any]) -> list[tuple[str, Any]]:
         out.append((f"{name}:{seen.get(name, 0)}", cb))
         seen[name] = seen.get(name, 0) + 1
     return out
+
+
+def _task_state(task: Any) -> Any:
+    # Tasks with their own optimizer (a GAN's discriminator) resume exactly only with it.
+    return task.state_dict() if callable(getattr(task, "state_dict", None)) else None
 
 
 class ModelCheckpoint:

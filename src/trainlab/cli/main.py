@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainlab.cli.data",
     "trainlab.cli.analyze",
     "trainlab.cli.report",
+    "trainlab.cli.sample",
 )
 
 

@@ -1,6 +1,15 @@
 """Tasks: one kind of objective each (train_step / eval_step / metrics)."""
 
-from trainlab.tasks import classification  # noqa: F401 - registers the tasks
+from trainlab.tasks import (  # noqa: F401 - importing a task module registers its tasks
+    autoencoding,
+    classification,
+    forecasting,
+    gan,
+    language_model,
+    metric_learning,
+    sample_grid,
+    seq2seq,
+)
 from trainlab.tasks.base import TASKS, StepOutput, Task, register_task
 from trainlab.tasks.losses import LOSSES, get_loss
 

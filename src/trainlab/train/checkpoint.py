@@ -89,6 +89,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous CPU tensors that share no memory, as safetensors requires: channels_last
+    weights are not contiguous, and tied weights (an LM's embedding and output) share storage;
+    loading fills both names again."""
+    out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for k, v in state.items():
+        t = v.detach().contiguous().cpu()
+        ptr = t.untyped_storage().data_ptr()
+        out[k] = t.clone() if ptr in seen else t
+        seen.add(ptr)
+    return out
+
+
 def save_checkpoint(
     ckpt_dir: Path,
     tag: str,
@@ -106,12 +120,11 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    # safetensors wants contiguous, unshared tensors (channels_last weights are not contiguous).
-    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    weights = _unshared(model.state_dict())
     save_file(weights, str(tmp / "model.safetensors"))
     files = ["model.safetensors", "state.pt"]
     if ema is not None:
-        ema_weights = {k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}
+        ema_weights = _unshared(ema.state_dict())
         save_file(ema_weights, str(tmp / "ema.safetensors"))
         files.append("ema.safetensors")
     torch.save(payload, tmp / "state.pt")

@@ -26,6 +26,7 @@ class TrainState:
     schedule: Any = None
     scaler: Any = None
     ema: Any = None  # torch.optim.swa_utils.AveragedModel when train.ema_decay is set
+    task: Any = None  # the task object (its state_dict, if any, goes into checkpoints)
     max_epochs: int = 1
     steps_per_epoch: int = 0
     epoch: int = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -73,6 +74,7 @@ class Trainer:
         self.grad_clip, self.grad_clip_mode = grad_clip, grad_clip_mode
         self.log_every, self.max_steps = log_every, max_steps
         self.ema_decay = ema_decay
+        self.run_dir: Path | None = None  # set by trainlab.run; callbacks may write there
         self.callbacks = list(callbacks)
         if accumulate < 1:
             raise ValueError("accumulate must be ≥ 1")
@@ -138,6 +140,8 @@ class Trainer:
         if state is None:
             state = TrainState(model=model, optimizer=optimizer, schedule=schedule)
         state.max_epochs, state.steps_per_epoch = self.epochs, len(train_loader)
+        state.task = task
+        state.run_dir = state.run_dir or self.run_dir
         if state.scaler is None and self.precision == "fp16":
             state.scaler = torch.amp.GradScaler("cuda")
         if state.ema is None and self.ema_decay is not None:
@@ -298,6 +302,7 @@ class Trainer:
         model.eval()
         metrics.reset()
         loss_sum = torch.zeros((), device=self.device)
+        extras: dict[str, torch.Tensor] = {}
         n = 0
         for batch in loader.iter_epoch(0):
             x, y = shard(batch, self.dist)  # each rank scores its slice; sums reduced below
@@ -305,6 +310,8 @@ class Trainer:
             with self.autocast():
                 out = task.eval_step(model, (x, y))
             loss_sum += out.loss.float() * len(y)  # mean loss per sample over the split
+            for k, v in (out.extras or {}).items():
+                extras[k] = extras.get(k, 0) + v.detach().float() * len(y)
             n += len(y)
             if out.preds is not None:
                 metrics.update(out.preds, out.target)
@@ -312,7 +319,10 @@ class Trainer:
         totals = all_reduce_sum(torch.stack([loss_sum, torch.tensor(float(n), device=self.device)]),
                                 self.dist)  # fmt: skip
         # torchmetrics reduces its own states across ranks in compute().
-        result: dict[str, Any] = {f"{split}/loss": float(totals[0]) / max(float(totals[1]), 1.0)}
+        count = max(float(totals[1]), 1.0)
+        result: dict[str, Any] = {f"{split}/loss": float(totals[0]) / count}
+        for k, v in extras.items():
+            result[f"{split}/{k}"] = float(all_reduce_sum(v.reshape(1), self.dist)) / count
         for name, value in metrics.compute().items():
             result[f"{split}/{name}"] = value.item() if value.numel() == 1 else value.tolist()
         return result
