@@ -58,7 +58,7 @@ def test_stop_policy_names_the_step_and_keeps_good_checkpoints(recipe, tmp_path,
             "train.epochs=4", "optim.lr=1.0e+30", "train.log_every=1"]  # fmt: skip
     assert main(args) == 3
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("trainlab: error: non-finite loss at step ")
+    assert err.startswith("trainlab: error: non-finite loss in step")  # "step 2" / "steps 2-3"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["stop_reason"].startswith("non-finite loss")
     ckpt_dir = run / "checkpoints"

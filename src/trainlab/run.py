@@ -208,7 +208,8 @@ def _finite(x: float) -> float | None:
 def _print_summary(summary: RunResult, console: Console) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{summary['name']}: {summary['epochs']} epochs, {summary['wall_s']:.1f}s")
+    console.print(f"{summary['name']}: {summary['epochs']} epochs in {summary['wall_s']:.1f}s")
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     shown = {**summary.get("test", {})}

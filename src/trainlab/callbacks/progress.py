@@ -69,13 +69,13 @@ class ProgressBar:
         m = state.metrics
         parts = [f"epoch {state.epoch}/{state.max_epochs}"]
         for key, label in (
-            ("train/loss_epoch", "train loss"),
-            ("val/loss", "val loss"),
-            ("val/acc", "val acc"),
+            ("train/loss_epoch", "loss"),
+            ("val/loss", "val_loss"),
+            ("val/acc", "val_acc"),
         ):
             if key in m:
                 parts.append(f"{label} {m[key]:.4f}")
-        parts.append(f"{state.samples_per_s:,.0f} samples/s")
+        parts.append(f"{state.samples_per_s:,.0f}/s")
         parts.append(f"{time.perf_counter() - self.t_epoch:.1f}s")
         self.console.print("  ".join(parts))
 

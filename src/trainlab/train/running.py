@@ -20,7 +20,8 @@ class RunningSums:
         self.device = device
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, start: int = 0) -> None:
+        self.start = start  # first optimizer step the window covers (for messages)
         self.loss = torch.zeros((), device=self.device)
         self.correct = torch.zeros((), device=self.device)
         self.extras: dict[str, torch.Tensor] = {}

@@ -149,8 +149,6 @@ class Trainer:
         step_sched = schedule is not None and schedule.interval == "step"
         accum = self.accumulate
         window, epoch_sums = RunningSums(self.device), RunningSums(self.device)
-        # First step with a non-finite loss, kept on the device (-1: none); read when logging.
-        bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         group_has_grad = False  # a batch of the current accumulation group ran backward
 
         self.emit("on_fit_start", state)
@@ -158,7 +156,7 @@ class Trainer:
             while state.epoch < self.epochs and not state.should_stop:
                 self.emit("on_epoch_start", state)
                 model.train()
-                window.reset()
+                window.reset(start=state.step + 1)
                 epoch_sums.reset()
                 t_epoch, n_epoch = time.perf_counter(), 0
                 for batch in train_loader.iter_epoch(state.epoch, start=state.batch):
@@ -177,8 +175,6 @@ class Trainer:
                             loss.backward()
                         window.add(out, y)
                         group_has_grad = True
-                        finite = torch.isfinite(out.loss.detach())
-                        bad_step = torch.where(finite | (bad_step >= 0), bad_step, state.step + 1)
                     state.batch += 1
                     n_epoch += len(y)
                     if state.batch % accum and state.batch < len(train_loader):
@@ -203,10 +199,10 @@ class Trainer:
                     state.step += 1
 
                     if state.step % self.log_every == 0:
-                        self._check_finite(state, bad_step)
+                        self._check_finite(state, window)
                         self.log(state, {**window.read(), "lr": state.lr})
                         epoch_sums.merge(window)
-                        window.reset()
+                        window.reset(start=state.step + 1)
                     self.emit("on_batch_end", state)
                     if self.max_steps is not None and state.step >= self.max_steps:
                         state.should_stop, state.stop_reason = True, f"max_steps={self.max_steps}"
@@ -215,7 +211,7 @@ class Trainer:
 
                 # End of the epoch. A run stopped mid-epoch skips validation: its position
                 # (epoch, batch) is saved by on_fit_end handlers and resumes exactly there.
-                self._check_finite(state, bad_step)
+                self._check_finite(state, window)
                 if state.batch < len(train_loader) or state.diverged:
                     break
                 elapsed = time.perf_counter() - t_epoch
@@ -268,15 +264,22 @@ class Trainer:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def _check_finite(self, state: TrainState, bad_step: torch.Tensor) -> None:
-        """Policy ``stop``: end training at the first non-finite loss, naming its step."""
-        first = int(bad_step)  # the host sync; only at log points and epoch ends
-        if first < 0 or self.nan_policy != "stop" or state.diverged:
+    def _check_finite(self, state: TrainState, window: RunningSums) -> None:
+        """Policy ``stop``: end training when a loss of the window was NaN/Inf (a NaN or Inf
+        makes the window's sum non-finite, so no per-step check is needed)."""
+        if self.nan_policy != "stop" or state.diverged or not window.steps:
+            return
+        if bool(torch.isfinite(window.loss)):  # the host sync; only at log points, epoch ends
             return
         state.diverged = True
         state.should_stop = True
+        steps = (
+            f"step {state.step}"
+            if window.start >= state.step
+            else (f"steps {window.start}-{state.step}")
+        )
         state.stop_reason = (
-            f"non-finite loss at step {first} (train.nan_policy=stop); try a lower optim.lr, "
+            f"non-finite loss in {steps} (train.nan_policy=stop); try a lower optim.lr, "
             "train.grad_clip, or train.nan_policy=skip"
         )
 
