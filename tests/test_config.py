@@ -143,3 +143,15 @@ def test_console_script_error_is_one_line() -> None:
     bad = subprocess.run([str(exe), "train", "missing.yaml"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "trainlab: error: missing.yaml: recipe file not found"
+
+
+def test_mnist_missing_says_how_to_get_it(recipe, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # an empty cache
+    text = SYNTH.replace(
+        "data: {name: synthetic, num_classes: 3, shape: [1, 6, 6], n_train: 192, n_val: 48, "
+        "n_test: 48,\n       batch_size: 32, noise: 2.0}",
+        "data: {name: mnist}",
+    )
+    assert "name: mnist" in text
+    code, err = run_cli(["train", str(recipe(text)), "--runs-root", str(tmp_path / "r")], capsys)
+    assert code == 2 and "MNIST not found in" in err and "allow the network once" in err

@@ -65,6 +65,30 @@ def _fmnist(_: Path) -> dict[str, Any]:
     return {"subset": 2000, "test_subset": 500, "download": False}
 
 
+def write_idx_dataset(folder: Path, n_train: int = 200, n_test: int = 60) -> Path:
+    """The four (Fashion-)MNIST IDX files with random 28×28 images and balanced labels."""
+    import gzip
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        head_x = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
+        head_y = bytes([0, 0, 8, 1]) + n.to_bytes(4, "big")
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(
+            gzip.compress(head_x + images.tobytes())
+        )
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(
+            gzip.compress(head_y + labels.tobytes())
+        )
+    return folder
+
+
+def _mnist(tmp: Path) -> dict[str, Any]:
+    return {"root": str(write_idx_dataset(tmp / "mnist")), "download": False}
+
+
 def _none(_: Path) -> dict[str, Any]:
     return {}
 
@@ -77,6 +101,7 @@ OPTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "iris": _none,
     "wine": _none,
     "synthetic": _none,
+    "mnist": _mnist,
     "seq_task": lambda _: {"n_train": 128, "n_val": 32, "n_test": 32},
     "csv": _csv,
     "csv_windows": _windows,

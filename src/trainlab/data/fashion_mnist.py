@@ -1,12 +1,15 @@
-"""Fashion-MNIST (Xiao et al., 2017): 60k train / 10k test, 28×28 grey images, 10 classes.
+"""Fashion-MNIST (Xiao et al., 2017) and MNIST (LeCun et al., 1998): 60k train / 10k test,
+28×28 grey images, 10 classes, in the same four IDX files.
 
-The four original files are looked up in order: ``data.root`` when given (and only there), the
-Debian package's folder, then the user cache, which a download fills when the network allows.
+The files are looked up in order: ``data.root`` when given (and only there), the Debian
+package's folder (Fashion-MNIST only: Debian ships no MNIST), then the user cache, which a
+download (torchvision's) fills when the network allows.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from trainlab.data.idx import read_idx
 from trainlab.data.memory import TensorDataModule
 from trainlab.errors import DataError
 
-__all__ = ["FashionMNIST", "fashion_mnist", "find_files", "CLASSES"]
+__all__ = ["FashionMNIST", "fashion_mnist", "mnist", "find_files", "CLASSES", "FASHION", "MNIST"]
 
 FILES = {
     "train_x": "train-images-idx3-ubyte.gz",
@@ -39,46 +42,69 @@ CLASSES = [
     "Ankle boot",
 ]
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-HOW_TO = (
+_FILES_HINT = "put the four files " + ", ".join(FILES.values()) + " in a folder and set data.root"
+
+
+@dataclass(frozen=True)
+class IdxSource:
+    """Where one IDX dataset may be found and how to tell the user to get it."""
+
+    title: str
+    key: str  # cache folder name
+    torchvision_class: str
+    classes: tuple[str, ...]
+    debian_dir: Path | None
+    how_to: str
+
+
+FASHION = IdxSource(
+    "Fashion-MNIST", "fashion_mnist", "FashionMNIST", tuple(CLASSES), DEBIAN_DIR,
     "install Debian's package 'dataset-fashion-mnist' (apt-get install dataset-fashion-mnist), "
-    "or put the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz in a folder and set data.root"
-)
+    "or " + _FILES_HINT,
+)  # fmt: skip
+MNIST = IdxSource(
+    "MNIST", "mnist", "MNIST", tuple(str(d) for d in range(10)), None,
+    "allow the network once (trainlab downloads the files with torchvision into the cache), "
+    "or " + _FILES_HINT,
+)  # fmt: skip
+HOW_TO = FASHION.how_to
 
 
-def cache_dir() -> Path:
+def cache_dir(source: IdxSource = FASHION) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "trainlab" / "fashion_mnist"
+    return Path(base) / "trainlab" / source.key
 
 
 def _complete(folder: Path) -> bool:
     return all((folder / f).is_file() for f in FILES.values())
 
 
-def find_files(root: str | None, download: bool) -> Path:
+def find_files(root: str | None, download: bool, source: IdxSource = FASHION) -> Path:
     """The folder that holds the four files, downloading into the cache if allowed."""
     if root is not None:
         folder = Path(root).expanduser()
         if not _complete(folder):
             missing = [f for f in FILES.values() if not (folder / f).is_file()]
-            raise DataError(f"data.root={root}: missing {', '.join(missing)}; {HOW_TO}")
+            raise DataError(f"data.root={root}: missing {', '.join(missing)}; {source.how_to}")
         return folder
-    for folder in (DEBIAN_DIR, cache_dir()):
+    places = [p for p in (source.debian_dir, cache_dir(source)) if p is not None]
+    for folder in places:
         if _complete(folder):
             return folder
     if download and not os.environ.get("TRAINLAB_OFFLINE"):
-        return _download(cache_dir())
-    raise DataError(f"Fashion-MNIST not found in {DEBIAN_DIR} or {cache_dir()}; {HOW_TO}")
+        return _download(cache_dir(source), source)
+    where = " or ".join(str(p) for p in places)
+    raise DataError(f"{source.title} not found in {where}; {source.how_to}")
 
 
-def _download(folder: Path) -> Path:
-    from torchvision.datasets import FashionMNIST as TVFashionMNIST
+def _download(folder: Path, source: IdxSource) -> Path:
+    import torchvision.datasets as tvd
 
     try:
-        TVFashionMNIST(str(folder / "tv"), train=True, download=True)
+        getattr(tvd, source.torchvision_class)(str(folder / "tv"), train=True, download=True)
     except Exception as e:  # network errors come in many types; all mean the same here
-        raise DataError(f"Fashion-MNIST download failed ({e}); {HOW_TO}") from None
-    raw = folder / "tv" / "FashionMNIST" / "raw"
+        raise DataError(f"{source.title} download failed ({e}); {source.how_to}") from None
+    raw = folder / "tv" / source.torchvision_class / "raw"
     folder.mkdir(parents=True, exist_ok=True)
     for f in FILES.values():
         os.replace(raw / f, folder / f)
@@ -101,8 +127,9 @@ def load_arrays(folder: str) -> dict[str, torch.Tensor]:
 
 
 class FashionMNIST(TensorDataModule):
+    """Fashion-MNIST, or any dataset in the same four IDX files (``source``: MNIST)."""
+
     num_classes = 10
-    classes = CLASSES
 
     def __init__(
         self,
@@ -112,16 +139,19 @@ class FashionMNIST(TensorDataModule):
         subset: int | None,
         test_subset: int | None,
         download: bool,
+        source: IdxSource = FASHION,
         **kw: object,
     ) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
+        self.source = source
+        self.classes = list(source.classes)
         self.root, self.val_fraction, self.split_seed = root, val_fraction, split_seed
         self.subset, self.test_subset, self.download = subset, test_subset, download
 
     def load(self) -> None:
         from sklearn.model_selection import train_test_split  # lazy: sklearn imports slowly
 
-        arrays = load_arrays(str(find_files(self.root, self.download)))
+        arrays = load_arrays(str(find_files(self.root, self.download, self.source)))
         x, y = arrays["train_x"], arrays["train_y"]
         idx = torch.arange(len(y)).numpy()
         if self.subset is not None and self.subset < len(idx):
@@ -174,3 +204,31 @@ def fashion_mnist(
         seed=seed,
         augment=augment,
     )
+
+
+@register_data("mnist")
+def mnist(
+    *,
+    root: str | None = None,
+    batch_size: int = 256,
+    eval_batch_size: int = 1000,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
+    augment: Augment = Augment(),
+    subset: int | None = None,
+    test_subset: int | None = None,
+    download: bool = True,
+    seed: int = 0,
+) -> FashionMNIST:
+    """MNIST handwritten digits, read like Fashion-MNIST (same files, split and options).
+
+    No flips for digits: a mirrored 2 is not a 2 (``augment.translate`` is fine).
+    """
+    if not 0.0 < val_fraction < 1.0:
+        from trainlab.errors import ConfigError
+
+        raise ConfigError(f"data.val_fraction: must be between 0 and 1 (got {val_fraction})")
+    return FashionMNIST(
+        root, val_fraction, split_seed, subset, test_subset, download, MNIST,
+        batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed, augment=augment,
+    )  # fmt: skip
