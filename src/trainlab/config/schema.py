@@ -75,6 +75,11 @@ class TrainSection(BaseModel):
     threads: int | None = Field(None, ge=1)  # torch intra-op threads; default: the cores
     max_steps: int | None = Field(None, ge=1)  # stop early after this many steps (quick checks)
     accumulate: int = Field(1, ge=1)  # batches per optimizer step (gradient accumulation)
+    # L1/L2 penalty terms added to the loss (coupled regularisation; see optim.weight_decay for
+    # the decoupled kind), on weight tensors whose names start with penalty_on (all if empty).
+    l1: float = Field(0.0, ge=0.0)
+    l2: float = Field(0.0, ge=0.0)
+    penalty_on: list[str] = []
     # EMA of the weights (e.g. 0.999): evaluated, selected and tested instead of the raw weights.
     ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     # Non-finite loss: "stop" ends the run naming the step (checked at log points, no per-step

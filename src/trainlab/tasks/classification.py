@@ -10,6 +10,7 @@ from torch import nn
 from trainlab.errors import ConfigError
 from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.losses import get_loss
+from trainlab.tasks.mixing import mix_batch
 
 if TYPE_CHECKING:  # torchmetrics takes seconds to import: loaded when metrics are first built
     from torchmetrics import MetricCollection
@@ -22,16 +23,33 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 class ClassificationTask:
     """Multi-class classification: logits (N, K) against integer labels (N,)."""
 
-    def __init__(self, loss: str = "cross_entropy", label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        loss: str = "cross_entropy",
+        label_smoothing: float = 0.0,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+    ) -> None:
         if loss not in ("cross_entropy", "bce"):
             raise ConfigError(
                 f"task.loss: '{loss}' is not a classification loss; valid: bce, cross_entropy"
             )
+        if cutmix_alpha < 0 or mixup_alpha < 0:
+            raise ConfigError("task.mixup_alpha / task.cutmix_alpha: must be ≥ 0")
         self.loss_fn = get_loss(loss)
         self.label_smoothing = label_smoothing
+        self.mixup_alpha, self.cutmix_alpha = mixup_alpha, cutmix_alpha
 
     def train_step(self, model: nn.Module, batch: Batch) -> StepOutput:
         x, y = batch
+        if self.mixup_alpha > 0 or self.cutmix_alpha > 0:
+            if self.cutmix_alpha > 0 and x.dim() != 4:
+                raise ConfigError("task.cutmix_alpha: CutMix needs image batches (N, C, H, W)")
+            x, perm, lam = mix_batch(x, self.mixup_alpha, self.cutmix_alpha)
+            logits = model(x)
+            s = self.label_smoothing
+            loss = lam * self.loss_fn(logits, y, s) + (1 - lam) * self.loss_fn(logits, y[perm], s)
+            return StepOutput(loss, logits.detach(), y)
         logits = model(x)  # (N, K)
         return StepOutput(self.loss_fn(logits, y, self.label_smoothing), logits.detach(), y)
 
@@ -111,10 +129,15 @@ class RegressionTask:
 
 @register_task("classification")
 def classification(
-    *, loss: str = "cross_entropy", label_smoothing: float = 0.0
+    *,
+    loss: str = "cross_entropy",
+    label_smoothing: float = 0.0,
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
 ) -> ClassificationTask:
-    """Cross-entropy (with optional label smoothing) or one-vs-rest BCE over K classes."""
-    return ClassificationTask(loss, label_smoothing)
+    """Cross-entropy (with optional label smoothing) or one-vs-rest BCE over K classes;
+    ``mixup_alpha``/``cutmix_alpha`` > 0 turn on Mixup/CutMix in training."""
+    return ClassificationTask(loss, label_smoothing, mixup_alpha, cutmix_alpha)
 
 
 @register_task("regression")

@@ -19,7 +19,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from trainlab.data.base import DataModule, Loader
-from trainlab.tasks.base import Task
+from trainlab.tasks.base import StepOutput, Task
 from trainlab.train.distributed import all_reduce_sum, init_distributed, shard
 from trainlab.train.events import EVENTS
 from trainlab.train.precision import (
@@ -57,6 +57,9 @@ class Trainer:
         max_steps: int | None = None,
         accumulate: int = 1,
         ema_decay: float | None = None,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        penalty_on: Sequence[str] = (),
         nan_policy: str = "stop",
         deterministic: bool = False,
         sync_batchnorm: bool = False,
@@ -74,6 +77,7 @@ class Trainer:
         self.grad_clip, self.grad_clip_mode = grad_clip, grad_clip_mode
         self.log_every, self.max_steps = log_every, max_steps
         self.ema_decay = ema_decay
+        self.l1, self.l2, self.penalty_on = l1, l2, list(penalty_on)
         self.run_dir: Path | None = None  # set by trainlab.run; callbacks may write there
         self.callbacks = list(callbacks)
         if accumulate < 1:
@@ -148,6 +152,7 @@ class Trainer:
             state.ema = self.make_ema(model)
         step_sched = schedule is not None and schedule.interval == "step"
         accum = self.accumulate
+        penalized = self._penalized(model)
         window, epoch_sums = RunningSums(self.device), RunningSums(self.device)
         group_has_grad = False  # a batch of the current accumulation group ran backward
 
@@ -164,6 +169,8 @@ class Trainer:
                     x = self._as_input(x)
                     with self.autocast():
                         out = task.train_step(net, (x, y))  # out.loss: scalar tensor
+                    if penalized:
+                        out = self._add_penalty(out, penalized)
                     if self.nan_policy == "skip" and not bool(torch.isfinite(out.loss)):
                         state.skipped += 1  # dropped before backward; costs a sync per batch
                     else:
@@ -282,6 +289,27 @@ class Trainer:
             f"non-finite loss in {steps} (train.nan_policy=stop); try a lower optim.lr, "
             "train.grad_clip, or train.nan_policy=skip"
         )
+
+    def _penalized(self, model: nn.Module) -> list[nn.Parameter]:
+        """Parameters the L1/L2 penalty terms apply to: weight tensors (≥ 2-d) whose names
+        start with one of ``penalty_on`` (all of them when it is empty)."""
+        if not (self.l1 or self.l2):
+            return []
+        prefixes = tuple(self.penalty_on)
+        return [
+            p for n, p in model.named_parameters()
+            if p.requires_grad and p.dim() >= 2 and (not prefixes or n.startswith(prefixes))
+        ]  # fmt: skip
+
+    def _add_penalty(self, out: StepOutput, params: list[nn.Parameter]) -> StepOutput:
+        # In fp32, outside autocast: λ1·Σ|w| + λ2·Σw² (coupled, unlike decoupled weight decay).
+        penalty = torch.zeros((), device=self.device)
+        if self.l1:
+            penalty = penalty + self.l1 * sum(p.abs().sum() for p in params)
+        if self.l2:
+            penalty = penalty + self.l2 * sum(p.pow(2).sum() for p in params)
+        extras = {**(out.extras or {}), "penalty": penalty.detach()}
+        return StepOutput(out.loss + penalty, out.preds, out.target, extras)
 
     def _clip(self, model: nn.Module) -> None:
         if self.grad_clip is None:
