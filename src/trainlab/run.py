@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from rich.console import Console
 
@@ -46,6 +47,9 @@ def _restore(exp: Any, ckpt: Path, callbacks: list[Any]) -> TrainState:
     pos = payload["position"]
     state.epoch, state.batch, state.step = pos["epoch"], pos["batch"], pos["step"]
     state.skipped = pos.get("skipped", 0)
+    if payload.get("scaler") is not None and exp.trainer.precision == "fp16":
+        state.scaler = torch.amp.GradScaler("cuda")
+        state.scaler.load_state_dict(payload["scaler"])
     state.metrics.update(payload["metrics"])
     state.history = list(payload["history"])
     saved = payload["callbacks"]
