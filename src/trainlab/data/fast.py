@@ -158,6 +158,9 @@ def memory_loader(
         y,
         weights=weights,
         raw=raw,
+        # Inside a training loop, switching torch's thread count around every batch cost more
+        # than it saved (default recipe: 3,135-3,431 vs 3,360-3,526 samples/s, two runs).
+        threads=None,
         batch_size=module.batch_size if train else module.eval_batch_size,
         shuffle=train,
         drop_last=train and len(x) > module.batch_size,
