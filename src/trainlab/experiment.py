@@ -19,7 +19,7 @@ from trainlab.config.schema import Config, RegistrySection
 from trainlab.config.validate import validate_options
 from trainlab.data.base import DATA, DataModule
 from trainlab.models.init import INITS, init_weights
-from trainlab.models.registry import MODELS
+from trainlab.models.registry import MODELS, create_model
 from trainlab.optim import SCHEDULERS, build_optimizer, build_scheduler
 from trainlab.optim.optimizers import OPTIMIZERS, freeze
 from trainlab.optim.schedulers import Schedule, ScheduleContext
@@ -129,9 +129,7 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
     data.setup(trainer.device)
     opts = model_options(cfg, data)
     seed_everything(cfg.seed)  # model init independent of how much RNG the data consumed
-    model = MODELS.get(cfg.model.name)(
-        **validate_options(MODELS.get(cfg.model.name), opts, "model", f"model '{cfg.model.name}'")
-    )
+    model = create_model(cfg.model.name, **opts)
     init_weights(model, cfg.model.init, cfg.model.init_std)
     trainer.prepare(model)
     task = TASKS.get(cfg.task.name)(**_section_options(TASKS, cfg.task, "task"))
@@ -162,7 +160,9 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
 def build_callbacks(cfg: Config) -> list[Any]:
     """The recipe's ``callbacks:`` entries as objects."""
     return [
-        CALLBACKS.get(cb.name)(**_section_options(CALLBACKS, cb, f"callbacks.{i}"))
+        CALLBACKS.get(cb.name, where=f"callbacks.{i}.name")(
+            **_section_options(CALLBACKS, cb, f"callbacks.{i}")
+        )
         for i, cb in enumerate(cfg.callbacks)
     ]
 

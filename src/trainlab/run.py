@@ -19,7 +19,6 @@ from trainlab.errors import CheckpointError, RunInterrupted, TrainingDiverged
 from trainlab.experiment import (
     build_callbacks,
     build_experiment,
-    check_config,
     resolved_config,
 )
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
@@ -88,10 +87,10 @@ def train_run(
         cfg = load_config(rdir / "config.yaml", overrides)
     else:
         cfg = cfg if isinstance(cfg, Config) else load_config(cfg, overrides)
-        check_config(cfg)  # every mistake surfaces before a run directory exists
         ckpt = None
     user_cbs = build_callbacks(cfg) + list(extra_callbacks or [])
-    exp = build_experiment(cfg)  # data errors surface here, before the run directory
+    # check_config runs first inside: every mistake surfaces before a run directory exists.
+    exp = build_experiment(cfg)
     dist = exp.trainer.dist
     main = dist.rank == 0  # under torchrun only rank 0 writes; every rank computes
     if resume is not None:

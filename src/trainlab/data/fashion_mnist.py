@@ -169,6 +169,21 @@ class FashionMNIST(TensorDataModule):
         }
 
 
+def _idx_data(source: IdxSource, opts: dict[str, object]) -> FashionMNIST:
+    """The data module both registered builders return (their options are the same)."""
+    val_fraction = float(opts["val_fraction"])  # type: ignore[arg-type]
+    if not 0.0 < val_fraction < 1.0:
+        from trainlab.errors import ConfigError
+
+        raise ConfigError(f"data.val_fraction: must be between 0 and 1 (got {val_fraction})")
+    return FashionMNIST(
+        opts["root"], val_fraction, opts["split_seed"], opts["subset"],  # type: ignore[arg-type]
+        opts["test_subset"], opts["download"], source,  # type: ignore[arg-type]
+        batch_size=opts["batch_size"], eval_batch_size=opts["eval_batch_size"],
+        seed=opts["seed"], augment=opts["augment"],
+    )  # fmt: skip
+
+
 @register_data("fashion_mnist")
 def fashion_mnist(
     *,
@@ -188,22 +203,7 @@ def fashion_mnist(
     ``subset`` keeps a stratified sample of that many training images (quick runs, tests);
     ``test_subset`` the first N test images.
     """
-    if not 0.0 < val_fraction < 1.0:
-        from trainlab.errors import ConfigError
-
-        raise ConfigError(f"data.val_fraction: must be between 0 and 1 (got {val_fraction})")
-    return FashionMNIST(
-        root,
-        val_fraction,
-        split_seed,
-        subset,
-        test_subset,
-        download,
-        batch_size=batch_size,
-        eval_batch_size=eval_batch_size,
-        seed=seed,
-        augment=augment,
-    )
+    return _idx_data(FASHION, locals())
 
 
 @register_data("mnist")
@@ -224,11 +224,4 @@ def mnist(
 
     No flips for digits: a mirrored 2 is not a 2 (``augment.translate`` is fine).
     """
-    if not 0.0 < val_fraction < 1.0:
-        from trainlab.errors import ConfigError
-
-        raise ConfigError(f"data.val_fraction: must be between 0 and 1 (got {val_fraction})")
-    return FashionMNIST(
-        root, val_fraction, split_seed, subset, test_subset, download, MNIST,
-        batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed, augment=augment,
-    )  # fmt: skip
+    return _idx_data(MNIST, locals())
