@@ -11,6 +11,7 @@ import torch
 
 from trainlab.data.base import DATA
 from trainlab.data.csv_table import CsvTable
+from trainlab.data.inspect import summarize
 from trainlab.errors import ConfigError, DataError
 
 Write = Callable[[str, str], Path]
@@ -136,3 +137,68 @@ def test_tsv_and_determinism(write: Write, table_text: Text) -> None:
     xa, _ = next(a.loader("train").iter_epoch(3))
     xb, _ = next(b.loader("train").iter_epoch(3))
     assert torch.equal(xa, xb)
+
+
+# -- data.on_error: skip ---------------------------------------------------------------------
+
+
+def _with_bad_rows(text: str) -> str:
+    lines = text.splitlines()
+    lines[3] = "abc," + lines[3].split(",", 1)[1]  # line 4: non-numeric numeric cell
+    lines[6] = lines[6] + ",extra"  # line 7: 5 fields, the header has 4
+    lines[9] = lines[9].rsplit(",", 1)[0] + ",k9"  # line 10: label outside data.classes
+    lines[12] = "inf," + lines[12].split(",", 1)[1]  # line 13: infinite feature
+    return "\n".join(lines) + "\n"
+
+
+def test_on_error_skip_drops_counts_and_reports_bad_rows(write: Write, table_text: Text) -> None:
+    p = write("bad.csv", _with_bad_rows(table_text(10)))
+    opts = {"categorical": ["colour"], "classes": ["k0", "k1", "k2"]}
+    with pytest.raises(DataError, match=r"bad\.csv: line 7: 5 fields, the header has 4"):
+        build(p, **opts)  # the default stops at a bad row (ragged ones are found first)
+    fixed = write("fixed.csv", p.read_text().replace(",extra", ""))
+    with pytest.raises(DataError, match=r"line 4, column 'sepal': 'abc' is not a number"):
+        build(fixed, **opts)
+    with pytest.warns(UserWarning, match=r"bad\.csv: skipped 4 bad row\(s\).*lines 4, 7, 10, 13"):
+        m = build(p, on_error="skip", **opts)
+    assert sum(m.sizes.values()) == 26
+    d = m.describe()
+    assert d["skipped"] == 4
+    assert d["skipped_rows"] == [
+        "line 4: column 'sepal': 'abc' is not a number",
+        "line 7: 5 fields, the header has 4",
+        "line 10: column 'species': label 'k9' is not one of data.classes (k0, k1, k2)",
+        "line 13: column 'sepal': 'inf' is not finite",
+    ]
+    # Table rows (the ragged line 7 is none): lines 4, 10, 13 are rows 2, 7, 10.
+    kept = np.concatenate(list(m.split_indices.values()))
+    assert set(range(29)) - set(kept.tolist()) == {2, 7, 10} and len(kept) == 26
+    x = torch.cat([x for x, _ in m.splits.values()])
+    assert torch.isfinite(x).all()
+    assert summarize(m)["describe"]["skipped"] == 4  # what `trainlab data` writes out
+
+
+def test_on_error_skip_keeps_the_missing_policy_and_needs_usable_rows(
+    write: Write, table_text: Text
+) -> None:
+    lines = _with_bad_rows(table_text(10)).splitlines()
+    lines[15] = "NA," + lines[15].split(",", 1)[1]  # line 16: a missing cell, not a bad one
+    p = write("mix.csv", "\n".join(lines))
+    opts = {"categorical": ["colour"], "classes": ["k0", "k1", "k2"], "on_error": "skip"}
+    with pytest.raises(DataError, match=r"line 16, column 'sepal': missing value"):
+        build(p, **opts)
+    with pytest.warns(UserWarning, match="skipped 4 bad row"):
+        m = build(p, missing="drop", **opts)
+    assert sum(m.sizes.values()) == 25
+    r = write("r.csv", "a,v\n1,2\n2,x\n3,4\n4,5\n5,6\n6,7\n7,8\n")
+    with pytest.warns(UserWarning, match=r"line 3: column 'v': 'x' is not a number"):
+        reg = build(r, target="v", task="regression", on_error="skip", val_fraction=0.2,
+                    test_fraction=0.2)  # fmt: skip
+    assert sum(reg.sizes.values()) == 6
+    allbad = write("all.csv", "a,species\nx,k0\ny,k1\n1,2,3\n")
+    with pytest.raises(DataError, match=r"all\.csv: no usable rows \(all 3 rows are bad; first: "
+                       r"line 2: column 'a': 'x' is not a number\)"):  # fmt: skip
+        build(allbad, on_error="skip")
+    ragged = write("ragged.csv", "a,species\n1,2,3\n4,5,6\n")
+    with pytest.raises(DataError, match=r"no data rows after the header \(all 2 rows are bad"):
+        build(ragged, on_error="skip")

@@ -79,7 +79,8 @@ def test_corrupt_and_truncated_images(tmp_path: Path) -> None:
     (root / "dog" / "bad.png").write_bytes(b"not a png at all")
     with pytest.raises(DataError, match=r"dog/bad\.png: cannot read image"):
         build(root)
-    m = build(root, on_error="skip")
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable image\(s\).*dog/bad\.png"):
+        m = build(root, on_error="skip")
     assert m.describe()["skipped"] == 1 and sum(m.sizes.values()) == 24
     good = (root / "cat" / "0.png").read_bytes()
     (root / "dog" / "bad.png").write_bytes(good[: len(good) // 2])  # truncated mid-stream
@@ -102,3 +103,80 @@ def test_empty_and_missing_folders(tmp_path: Path) -> None:
         build(tmp_path / "empty")
     with pytest.raises(DataError, match="not a folder"):
         build(tmp_path / "nowhere")
+
+
+# -- pre-split folders: root/train/<class>, root/val/<class>, root/test/<class> -----------------
+
+
+def make_presplit(root: Path, splits: dict[str, list[str]], per_class: int = 6) -> Path:
+    """``splits`` maps a split folder to its class folders; each image's red channel encodes
+    its class (``60 × index in the sorted union of names``) so labels can be checked."""
+    names = sorted({c for cs in splits.values() for c in cs})
+    rng = np.random.default_rng(1)
+    for split, classes in splits.items():
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+            for i in range(per_class):
+                arr = (rng.random((6, 6, 3)) * 20).astype(np.uint8)
+                arr[..., 0] = 60 * names.index(name)
+                Image.fromarray(arr).save(root / split / name / f"{i}.png")
+    return root
+
+
+def test_presplit_folders_share_the_train_class_mapping(tmp_path: Path) -> None:
+    # val lacks 'cat': torchvision's ImageFolder on val alone would call 'dog' class 0.
+    root = make_presplit(
+        tmp_path / "ds",
+        {"train": ["cat", "dog", "emu"], "val": ["dog", "emu"], "test": ["cat", "emu"]},
+    )
+    m = build(root, transforms=ImageTransforms(normalize=False))
+    assert m.layout == "splits" and m.classes == ["cat", "dog", "emu"]
+    assert m.sizes == {"train": 18, "val": 12, "test": 12}
+    for split, samples in m.split_samples.items():
+        assert all(Path(p).parts[-3] == split for p, _ in samples)  # nothing moved across
+        assert all(m.classes[y] == Path(p).parent.name for p, y in samples)
+    for split in ("train", "val", "test"):
+        for x, y in m.loader(split).iter_epoch(0):
+            red = (x[:, 0].mean((1, 2)) * 255 / 60).round().long()  # class encoded in pixels
+            assert torch.equal(red, y)
+
+
+def test_presplit_missing_splits_are_carved_from_train(tmp_path: Path) -> None:
+    root = make_presplit(tmp_path / "a", {"train": ["cat", "dog"], "test": ["cat", "dog"]}, 10)
+    m = build(root, val_fraction=0.2)
+    assert m.sizes == {"train": 16, "val": 4, "test": 20}
+    train, val = ({p for p, _ in m.split_samples[k]} for k in ("train", "val"))
+    assert not train & val and all("/train/" in p for p in train | val)
+    assert sorted(y for _, y in m.split_samples["val"]) == [0, 0, 1, 1]  # stratified
+    only = build(make_presplit(tmp_path / "b", {"train": ["cat", "dog"]}, 10))
+    assert only.layout == "splits" and only.sizes == {"train": 14, "val": 3, "test": 3}
+
+
+def test_presplit_errors_name_the_folder(tmp_path: Path) -> None:
+    root = make_presplit(tmp_path / "c", {"train": ["cat", "dog"], "val": ["cat", "fox"]})
+    with pytest.raises(DataError, match=r"c/val/fox: class 'fox' is not in the train split"):
+        build(root)
+    odd = make_presplit(tmp_path / "d", {"train": ["cat", "dog"], "validation": ["cat"]})
+    with pytest.raises(DataError, match=r"d/validation: unexpected folder next to train/"):
+        build(odd)
+    # Told that the top level holds classes, 'train' and 'validation' are two classes.
+    assert build(odd, layout="classes", val_fraction=0.3, test_fraction=0.3).classes == [
+        "train",
+        "validation",
+    ]
+    with pytest.raises(DataError, match="layout=splits needs a 'train' folder"):
+        build(make_folder(tmp_path / "e"), layout="splits")
+    empty = make_presplit(tmp_path / "f", {"train": ["cat", "dog"]})
+    (empty / "test" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"f/test: no images found"):
+        build(empty)
+
+
+def test_presplit_corrupt_image_skipped_in_val(tmp_path: Path) -> None:
+    root = make_presplit(tmp_path / "g", {"train": ["cat", "dog"], "val": ["cat", "dog"]})
+    (root / "val" / "dog" / "bad.png").write_bytes(b"nope")
+    with pytest.raises(DataError, match=r"val/dog/bad\.png: cannot read image"):
+        build(root)
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable image\(s\)"):
+        m = build(root, on_error="skip")
+    assert m.sizes["val"] == 12 and m.describe()["skipped_files"][0].endswith("bad.png")

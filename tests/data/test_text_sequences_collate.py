@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -59,6 +60,24 @@ def test_text_classification_from_tsv(write: Write) -> None:
         DATA.get("text_csv")(path=str(write("n.csv", "text,label\na,x\n,y\n"))).setup("cpu")
     with pytest.raises(DataError, match=r"no column 'label'"):
         DATA.get("text_csv")(path=str(write("m.csv", "text,lab\na,x\n"))).setup("cpu")
+
+
+def test_text_classification_skips_bad_rows(write: Write) -> None:
+    rows = ["text,label"] + [f"good film {i},pos" for i in range(10)]
+    rows += [f"bad film {i},neg" for i in range(10)]
+    rows[4] = ",pos"  # line 5: empty text
+    rows[8] = "so,so,film,neg"  # line 9: 4 fields, the header has 2
+    rows[12] = "meh,"  # line 13: empty label
+    p = write("t.csv", "\n".join(rows))
+    with pytest.raises(DataError, match=r"t\.csv: line 9: 4 fields, the header has 2"):
+        DATA.get("text_csv")(path=str(p)).setup("cpu")
+    m = DATA.get("text_csv")(path=str(p), on_error="skip")
+    with pytest.warns(UserWarning, match=r"t\.csv: skipped 3 bad row\(s\).*lines 5, 9, 13"):
+        m.setup("cpu")
+    assert sum(m.sizes.values()) == 17 and m.classes == ["neg", "pos"]
+    kept = set(np.concatenate(list(m.split_indices.values())).tolist())
+    assert kept.isdisjoint({3, 10}) and len(kept) == 17  # table rows of lines 5 and 13
+    assert m.describe()["skipped_rows"][1] == "line 9: 4 fields, the header has 2"
 
 
 def test_csv_windows_chronological_and_train_scaled(write: Write) -> None:

@@ -9,6 +9,11 @@ with ``mean``/``std`` from train), then the categorical ones, either one-hot (on
 training category) or, with ``encoding: codes``, one column of integer codes 1..K per feature
 (0 = unknown), passed through unscaled for an ``nn.Embedding`` (``x[:, cols].long()``).
 ``describe()`` lists the feature names and the (column, vocabulary size) of each code.
+
+Bad rows (a ragged row, a non-numeric or infinite cell in a numeric column, a label outside
+``data.classes``) stop loading with an error naming file, line and column; with
+``on_error: skip`` they are dropped, counted in ``describe()["skipped"]`` (first 20 listed in
+``skipped_rows``) and reported in one warning. Missing cells follow ``missing`` instead.
 """
 
 from __future__ import annotations
@@ -23,7 +28,14 @@ from trainlab.data.base import register_data
 from trainlab.data.fast import FastTensorLoader, memory_loader
 from trainlab.data.memory import TensorDataModule
 from trainlab.data.splits import check_fractions, holdout_split
-from trainlab.data.tabular_io import Table, numeric_column, read_table, text_column
+from trainlab.data.tabular_io import (
+    OnError,
+    Table,
+    numeric_column,
+    read_table,
+    report_skipped,
+    text_column,
+)
 from trainlab.errors import ConfigError, DataError
 
 __all__ = ["CsvTable", "csv_table"]
@@ -32,20 +44,27 @@ Missing = Literal["error", "drop", "fill"]
 
 
 def _labels(table: Table, target: str, classes: list[str] | None, keep: np.ndarray) -> list[str]:
-    """The class list: ``classes`` when given (each label must be one), else the sorted labels."""
+    """The class list: ``classes`` when given (checked by :func:`_check_labels`), else sorted."""
+    if classes is not None:
+        return list(classes)
     col = text_column(table, target)
     found = sorted({v for v, k in zip(col, keep, strict=True) if k and v is not None})
+    ints = all(v.lstrip("-").isdigit() for v in found)
+    return sorted(found, key=int) if ints else found
+
+
+def _check_labels(table: Table, target: str, classes: list[str] | None) -> None:
+    """Each label must be one of ``classes`` (when given): a bad row otherwise."""
     if classes is None:
-        ints = all(v.lstrip("-").isdigit() for v in found)
-        return sorted(found, key=int) if ints else found
-    bad = [v for v in found if v not in classes]
-    if bad:
-        i = next(i for i, r in enumerate(table.rows) if r[table.col(target)].strip() == bad[0])
-        raise DataError(
-            f"{table.path}: line {table.lines[i]}, column '{target}': label {bad[0]!r} is not one "
-            f"of data.classes ({', '.join(classes)})"
-        )
-    return list(classes)
+        return
+    allowed = set(classes)
+    for i, v in enumerate(text_column(table, target)):
+        if v is not None and v not in allowed:
+            table.bad(
+                table.lines[i],
+                f", column '{target}': label {v!r} is not one of data.classes "
+                f"({', '.join(classes)})",
+            )
 
 
 def _missing_mask(v: np.ndarray | list[str | None]) -> np.ndarray:
@@ -71,9 +90,10 @@ class CsvTable(TensorDataModule):
         self.codes: list[tuple[int, int]] = []  # (column in x, vocabulary size incl. unknown)
         self.classes: list[str] | None = None
         self.split_indices: dict[str, np.ndarray] = {}
+        self.skipped_rows: list[str] = []  # "line N: reason" of rows dropped by on_error: skip
 
     def load(self) -> None:
-        table = read_table(self.path, self.opts["delimiter"])
+        table = read_table(self.path, self.opts["delimiter"], self.opts["on_error"])
         numeric, categorical = self._columns(table)
         y_raw = self._target(table)
         cols: dict[str, Any] = {
@@ -83,7 +103,10 @@ class CsvTable(TensorDataModule):
             for n in numeric
         }
         cols.update({n: text_column(table, n) for n in categorical})
+        if self.task == "classification":
+            _check_labels(table, self.target, self.opts["classes"])
         keep = self._keep_rows(table, cols, y_raw)
+        self.skipped_rows = report_skipped(table, int(keep.sum()))
         y = self._encode_target(table, y_raw, keep)
         parts = holdout_split(
             y.numpy(),
@@ -120,19 +143,20 @@ class CsvTable(TensorDataModule):
         return text_column(table, self.target)
 
     def _keep_rows(self, table: Table, cols: dict[str, Any], y_raw: Any) -> np.ndarray:
-        n = len(table.rows)
-        miss = np.zeros(n, dtype=bool)
+        bad = table.bad_rows()  # skipped bad rows: their NaNs are not missing cells
+        miss = np.zeros(len(table.rows), dtype=bool)
         for v in list(cols.values()) + [y_raw]:
             miss |= _missing_mask(v)
+        miss &= ~bad
         if self.opts["missing"] == "error" and miss.any():
             raise DataError(
                 _first_missing(table, {**cols, self.target: y_raw}, miss)
                 + " (data.missing: error; use drop or fill to accept missing cells)"
             )
         if self.opts["missing"] == "drop":
-            return ~miss
+            return ~miss & ~bad
         # fill: features are filled later from train statistics; a missing target cannot be.
-        return ~_missing_mask(y_raw)
+        return ~_missing_mask(y_raw) & ~bad
 
     def _encode_target(self, table: Table, y_raw: Any, keep: np.ndarray) -> torch.Tensor:
         if self.task == "regression":
@@ -200,6 +224,8 @@ class CsvTable(TensorDataModule):
             "features": self.feature_names,
             "classes": self.classes,
             "codes": self.codes,
+            "skipped": len(self.skipped_rows),
+            "skipped_rows": self.skipped_rows[:20],
         }
 
 
@@ -214,6 +240,7 @@ def csv_table(
     ignore: list[str] | None = None,
     encoding: Literal["onehot", "codes"] = "onehot",
     missing: Missing = "error",
+    on_error: OnError = "raise",
     classes: list[str] | None = None,
     delimiter: str | None = None,
     val_fraction: float = 0.15,
@@ -232,6 +259,9 @@ def csv_table(
     ``missing``: ``error`` (default) stops at the first empty/NA cell naming its line and column,
     ``drop`` drops such rows, ``fill`` uses the train split's mean (numeric) or most frequent
     value (categorical); rows without a target are dropped by ``drop`` and ``fill``.
+    ``on_error``: ``raise`` (default) stops at the first bad row (ragged, non-numeric or
+    infinite cell, label outside ``classes``) naming its line and column; ``skip`` drops bad
+    rows, warns once and counts them in ``describe()["skipped"]``.
 
     >>> # data: {name: csv, path: penguins.csv, target: species, categorical: [island, sex]}
     """
@@ -243,6 +273,7 @@ def csv_table(
         ignore=ignore,
         encoding=encoding,
         missing=missing,
+        on_error=on_error,
         classes=classes,
         delimiter=delimiter,
         val_fraction=val_fraction,

@@ -1,26 +1,37 @@
-"""Image folders (``root/<class_name>/*.png|jpg``): torchvision ``ImageFolder`` + transforms v2.
+"""Image folders (``root/<class_name>/*.png|jpg``) with torchvision transforms v2.
 
-Files are decoded per sample by ``DataLoader`` workers, so this is the path for data that does
-not fit in memory. The folder is split into stratified, seeded train/val/test sets; every image
-is checked once at setup (``verify``), so a corrupt or truncated file is reported by name before
-training starts, or skipped and counted with ``on_error: skip``.
+Files are decoded per sample by ``DataLoader`` workers (:mod:`trainlab.data.folder_loader`), so
+this is the path for data that does not fit in memory. Two layouts:
+
+- ``root/<class>/…``: split into stratified, seeded train/val/test sets;
+- ``root/train/<class>/…`` with optional ``root/val/…`` and ``root/test/…`` (detected when
+  ``root/train`` exists, or ``layout: splits``): the train split's classes define the labels
+  for all three, and a split that is not shipped is carved out of train with its fraction.
+
+Every image is checked once at setup (``verify``), so a corrupt or truncated file is reported by
+name before training starts, or skipped, counted and warned about with ``on_error: skip``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from torch.utils.data import DataLoader, Dataset, Sampler
 
-from trainlab.data.base import Batch, register_data
-from trainlab.data.memory import epoch_seed
-from trainlab.data.splits import check_fractions, holdout_split
+from trainlab.data.base import register_data
+from trainlab.data.folder_loader import (
+    FileDataset,
+    FolderLoader,
+    dist_position,
+    open_image,
+    worker_budget,
+)
+from trainlab.data.splits import check_fractions, holdout_split, split_off
 from trainlab.errors import DataError
 
 __all__ = [
@@ -30,7 +41,12 @@ __all__ = [
     "image_folder",
     "build_transforms",
     "worker_budget",
+    "split_folders",
+    "scan_classes",
 ]
+
+SPLITS = ("train", "val", "test")
+Samples = list[tuple[str, int]]  # (file path, class index)
 
 
 class ImageTransforms(BaseModel):
@@ -82,109 +98,58 @@ def build_transforms(
     return v2.Compose(steps)
 
 
-def worker_budget(requested: int) -> int:
-    """Loader workers such that workers + the main process never exceed the cores we may use
-    (each worker runs torch with one thread: see :func:`_worker_init`)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(requested, (cores or 1) - 1))
+def split_folders(root: Path, layout: str) -> dict[str, Path] | None:
+    """The pre-split folders ``root/train`` (+ ``val``, ``test`` where present), or None when
+    ``root`` holds class folders. ``auto`` means pre-split exactly when ``root/train`` exists."""
+    has_train = (root / "train").is_dir()
+    if layout == "classes" or (layout == "auto" and not has_train):
+        return None
+    if not has_train:
+        raise DataError(f"{root}: data.layout=splits needs a 'train' folder here")
+    extra = sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and p.name not in SPLITS and not p.name.startswith(".")
+    )
+    if extra:
+        raise DataError(
+            f"{root / extra[0]}: unexpected folder next to train/; pre-split image folders are "
+            "named train, val and test (set data.layout: classes if these are class folders)"
+        )
+    return {s: root / s for s in SPLITS if (root / s).is_dir()}
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # per-sample decoding gains nothing from intra-op threads
+def scan_classes(
+    folder: Path, class_to_idx: dict[str, int] | None, allow_empty: bool
+) -> tuple[dict[str, int], Samples]:
+    """``folder/<class>/<image>`` as (path, label) pairs; nothing is decoded.
 
-
-class _Files(Dataset[tuple[torch.Tensor, int]]):
-    """(path, label) pairs → (image tensor, label); an unreadable file raises a one-line
-    DataError naming it."""
-
-    def __init__(
-        self, samples: list[tuple[str, int]], transform: Callable[[Any], torch.Tensor], mode: str
-    ) -> None:
-        self.samples, self.transform, self.mode = samples, transform, mode
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        path, label = self.samples[i]
-        return self.transform(open_image(path, self.mode)), label
-
-
-def open_image(path: str, mode: str) -> Any:
-    from PIL import Image
+    Labels come from ``class_to_idx`` when given (the train split's), so every split shares
+    one mapping; a class folder it lacks is a :class:`DataError` naming that folder.
+    """
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
     try:
-        with Image.open(path) as im:
-            return im.convert(mode)  # convert() decodes fully: truncation shows up here
-    except (OSError, SyntaxError, ValueError) as e:  # PIL's errors for bad/truncated files
-        raise DataError(f"{path}: cannot read image ({e})") from None
-
-
-class _EpochBatches(Sampler[list[int]]):
-    """The batch order of one epoch, set before each pass (so persistent workers survive)."""
-
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int) -> None:
-        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
-        self.epoch, self.start = 0, 0
-
-    def __len__(self) -> int:
-        return -(-self.n // self.batch_size) - self.start
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order = torch.arange(self.n)
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-            order = torch.randperm(self.n, generator=gen)
-        for b in range(self.start, -(-self.n // self.batch_size)):
-            yield order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
-
-
-class FolderLoader:
-    """A ``DataLoader`` over image files behind the :class:`~trainlab.data.base.Loader` contract.
-
-    The sample order is a pure function of (seed, epoch); random transforms draw from the
-    workers' generators, seeded by ``DataLoader`` from the epoch's seed.
-    """
-
-    def __init__(
-        self,
-        ds: _Files,
-        batch_size: int,
-        shuffle: bool,
-        seed: int,
-        workers: int,
-        device: torch.device,
-    ) -> None:
-        self.batches = _EpochBatches(len(ds), batch_size, shuffle, seed)
-        self.device, self.seed = device, seed
-        self.gen = torch.Generator()
-        cuda = device.type == "cuda"
-        self.dl = DataLoader(
-            ds,
-            batch_sampler=self.batches,
-            num_workers=workers,
-            pin_memory=cuda,
-            persistent_workers=workers > 0,
-            worker_init_fn=_worker_init,
-            generator=self.gen,
-            prefetch_factor=2 if workers > 0 else None,
-        )
-
-    def __len__(self) -> int:
-        return -(-self.batches.n // self.batches.batch_size)
-
-    def iter_epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
-        self.batches.epoch, self.batches.start = epoch, start
-        self.gen.manual_seed(epoch_seed(self.seed, epoch))
-        try:
-            for x, y in self.dl:
-                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        except DataError as e:  # from a worker the message carries a traceback: keep the gist
-            raise DataError(str(e).strip().splitlines()[-1].removeprefix("DataError: ")) from None
+        classes, found = find_classes(folder)
+        mapping = found if class_to_idx is None else class_to_idx
+        extra = [c for c in classes if c not in mapping]
+        if extra:
+            raise DataError(
+                f"{folder / extra[0]}: class '{extra[0]}' is not in the train split "
+                f"(classes: {', '.join(mapping)}); every class needs training images"
+            )
+        chosen = {c: mapping[c] for c in classes}
+        samples = make_dataset(folder, chosen, IMG_EXTENSIONS, allow_empty=allow_empty)
+    except (FileNotFoundError, OSError) as e:  # no class folders, or a class without images
+        raise DataError(f"{folder}: no images found ({e})") from None
+    if not samples:
+        raise DataError(f"{folder}: no images found")
+    return mapping, [(p, int(y)) for p, y in samples]
 
 
 class ImageFolderData:
-    """``root/<class>/<image>`` split into train/val/test, decoded on the fly."""
+    """``root/<class>/<image>`` split into train/val/test, or pre-split
+    ``root/{train,val,test}/<class>/<image>``; decoded on the fly."""
 
     def __init__(self, root: str, transforms: ImageTransforms, opts: dict[str, Any]) -> None:
         self.root, self.transforms, self.opts = root, transforms, opts
@@ -192,48 +157,71 @@ class ImageFolderData:
         self.input_shape: tuple[int, ...] = ()
         self.sizes: dict[str, int] = {}
         self.classes: list[str] = []
+        self.layout = ""  # "classes" or "splits", known after setup
         self.skipped: list[str] = []
         self.mean: list[float] | None = transforms.mean
         self.std: list[float] | None = transforms.std
-        self.split_samples: dict[str, list[tuple[str, int]]] = {}
+        self.split_samples: dict[str, Samples] = {}
         self.device = torch.device("cpu")
 
     def setup(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
         if self.split_samples:
             return
-        samples = self._scan()
-        labels = np.array([y for _, y in samples])
-        parts = holdout_split(
-            labels,
-            val_fraction=self.opts["val_fraction"],
-            test_fraction=self.opts["test_fraction"],
-            seed=self.opts["split_seed"],
-            where=f"{self.root}",
-            class_names=self.classes,
-        )
-        self.split_samples = {k: [samples[i] for i in v] for k, v in parts.items()}
+        folders = split_folders(Path(self.root), self.opts["layout"])
+        self.layout = "classes" if folders is None else "splits"
+        self.split_samples = self._carve(self._scan(folders))
         self.sizes = {k: len(v) for k, v in self.split_samples.items()}
+        if self.skipped:
+            shown = ", ".join(self.skipped[:3]) + (", …" if len(self.skipped) > 3 else "")
+            warnings.warn(
+                f"{self.root}: skipped {len(self.skipped)} unreadable image(s) "
+                f"(data.on_error: skip): {shown}",
+                stacklevel=2,
+            )
         if self.transforms.normalize and self.mean is None:
             self.mean, self.std = self._stats()
         x0, _ = self._dataset("val")[0]
         self.input_shape = tuple(x0.shape)
 
-    def _scan(self) -> list[tuple[str, int]]:
-        from torchvision.datasets import ImageFolder
+    def _scan(self, folders: dict[str, Path] | None) -> dict[str, Samples]:
+        """Samples of each folder present (the whole root for class folders), verified."""
+        train_dir = Path(self.root) if folders is None else folders["train"]
+        mapping, train = scan_classes(train_dir, None, allow_empty=False)
+        self.classes, self.num_classes = list(mapping), len(mapping)
+        found = {"train": self._verify(train, train_dir)}
+        for split, folder in (folders or {}).items():
+            if split != "train":  # a class may lack val/test images, never train images
+                found[split] = self._verify(scan_classes(folder, mapping, True)[1], folder)
+        return found
 
-        try:
-            folder = ImageFolder(self.root, loader=lambda p: p)  # lists files, decodes nothing
-        except (FileNotFoundError, OSError) as e:
-            raise DataError(f"{self.root}: no images found ({e})") from None
-        self.classes = list(folder.classes)
-        self.num_classes = len(self.classes)
-        samples = [(p, int(y)) for p, y in folder.samples]
-        if self.opts["verify"]:
-            samples = self._verify(samples)
-        return samples
+    def _carve(self, found: dict[str, Samples]) -> dict[str, Samples]:
+        """Each of val/test not shipped as a folder is split off train (stratified, seeded)."""
+        missing = [s for s in SPLITS if s not in found]
+        train = found["train"]
+        labels = np.array([y for _, y in train])
+        o, where = self.opts, self.root if self.layout == "classes" else f"{self.root}/train"
+        if len(missing) == 2:
+            parts = holdout_split(
+                labels,
+                val_fraction=o["val_fraction"],
+                test_fraction=o["test_fraction"],
+                seed=o["split_seed"],
+                where=where,
+                class_names=self.classes,
+            )
+            return {k: [train[i] for i in v] for k, v in parts.items()}
+        for name in missing:  # at most one
+            rest, part = split_off(
+                labels, o[f"{name}_fraction"], name=name, seed=o["split_seed"], where=where,
+                class_names=self.classes,
+            )  # fmt: skip
+            found = {**found, "train": [train[i] for i in rest], name: [train[i] for i in part]}
+        return {s: found[s] for s in SPLITS}
 
-    def _verify(self, samples: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    def _verify(self, samples: Samples, folder: Path) -> Samples:
+        if not self.opts["verify"]:
+            return samples
         good = []
         for path, y in samples:
             try:
@@ -244,36 +232,49 @@ class ImageFolderData:
                     raise
                 self.skipped.append(path)
         if not good:
-            raise DataError(f"{self.root}: none of the {len(samples)} images could be read")
+            raise DataError(f"{folder}: none of the {len(samples)} images could be read")
         return good
 
     def _stats(self) -> tuple[list[float], list[float]]:
-        # Per-channel statistics of (up to) 256 training images, after resize/crop: train only.
-        ds = _Files(
-            self.split_samples["train"][:256],
-            build_transforms(self.transforms, False, None, None),
-            self.opts["mode"],
+        # Per-channel statistics of up to 256 training images (train only), after resize/crop;
+        # evenly spaced, since the list is sorted by class.
+        train = self.split_samples["train"]
+        subset = train[:: max(1, len(train) // 256)][:256]
+        ds = FileDataset(
+            subset, build_transforms(self.transforms, False, None, None), self.opts["mode"]
         )
         x = torch.stack([ds[i][0] for i in range(len(ds))])  # (n, C, H, W) in 0..1
         flat = x.transpose(0, 1).reshape(x.shape[1], -1)
         return flat.mean(1).tolist(), flat.std(1).clamp_min(1e-6).tolist()
 
-    def _dataset(self, split: str) -> _Files:
-        tf = build_transforms(self.transforms, split == "train", self.mean, self.std)
-        return _Files(self.split_samples[split], tf, self.opts["mode"])
+    def _dataset(self, split: str) -> FileDataset:
+        train = split == "train"
+        tf = build_transforms(self.transforms, train, self.mean, self.std)
+        return FileDataset(
+            self.split_samples[split], tf, self.opts["mode"], seed=self.opts["seed"], random=train
+        )
 
-    def loader(self, split: str) -> FolderLoader:
+    def loader(
+        self, split: str, *, rank: int | None = None, world_size: int | None = None
+    ) -> FolderLoader:
+        """Batches of ``split``; under ``torch.distributed`` (or with ``rank``/``world_size``
+        given) this rank's shard of them (see :mod:`trainlab.data.folder_loader`)."""
         if split not in self.split_samples:
             raise KeyError(f"no split '{split}'; this data has {', '.join(self.split_samples)}")
+        if (rank is None) != (world_size is None):
+            raise ValueError("give both rank and world_size, or neither")
+        if rank is None or world_size is None:
+            rank, world_size = dist_position()
         train = split == "train"
-        bs = self.opts["batch_size"] if train else self.opts["eval_batch_size"]
         return FolderLoader(
             self._dataset(split),
-            bs,
+            self.opts["batch_size"] if train else self.opts["eval_batch_size"],
             train,
             self.opts["seed"],
             worker_budget(self.opts["num_workers"]),
             self.device,
+            rank=rank,
+            world=world_size,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -284,6 +285,7 @@ class ImageFolderData:
             "mean": self.mean,
             "std": self.std,
             "classes": self.classes,
+            "layout": self.layout,
             "skipped": len(self.skipped),
             "skipped_files": self.skipped[:20],
         }
@@ -293,6 +295,7 @@ class ImageFolderData:
 def image_folder(
     *,
     root: str,
+    layout: Literal["auto", "classes", "splits"] = "auto",
     transforms: ImageTransforms = ImageTransforms(),
     mode: Literal["RGB", "L"] = "RGB",
     val_fraction: float = 0.15,
@@ -305,15 +308,24 @@ def image_folder(
     on_error: Literal["raise", "skip"] = "raise",
     seed: int = 0,
 ) -> ImageFolderData:
-    """Images in ``root/<class_name>/`` (png, jpg, …), one class per sub-folder.
+    """Images in ``root/<class_name>/`` (png, jpg, …), one class per sub-folder, or pre-split
+    in ``root/train/<class_name>/`` (+ optional ``val/``, ``test/``).
 
+    ``layout``: ``auto`` (pre-split when ``root/train`` exists), ``classes`` or ``splits``.
+    ``val_fraction``/``test_fraction`` size the splits carved out of train (all of them for
+    class folders; only those without a folder when pre-split).
     ``num_workers`` is capped so that workers + main process never exceed the usable cores.
-    ``on_error: skip`` drops unreadable images at setup; ``describe()`` reports how many.
+    ``on_error: skip`` drops unreadable images at setup, warns, and ``describe()`` counts them.
+    Random transforms are seeded per (seed, epoch, sample): a resumed epoch sees the same
+    augmented images, with any number of workers.
+
+    >>> # data: {name: image_folder, root: flowers/, transforms: {crop: 64, flip: true}}
     """
     check_fractions(val_fraction, test_fraction)
     if not Path(root).expanduser().is_dir():
         raise DataError(f"data.root={root}: not a folder")
     opts = dict(
+        layout=layout,
         mode=mode,
         val_fraction=val_fraction,
         test_fraction=test_fraction,

@@ -23,6 +23,7 @@ from trainlab.errors import ConfigError, DataError
 
 __all__ = [
     "holdout_split",
+    "split_off",
     "kfold_indices",
     "stratified_kfold_indices",
     "class_weights",
@@ -99,6 +100,36 @@ def holdout_split(
     rest_y = None if labels is None else labels[rest]
     train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=rest_y)
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def split_off(
+    y: np.ndarray,
+    fraction: float,
+    *,
+    name: str,
+    seed: int,
+    where: str = "data",
+    class_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Carve a stratified, seeded ``fraction`` off labelled samples as split ``name``.
+
+    Returns sorted (rest, part) index arrays; either side left without one sample per class is
+    a :class:`DataError` naming ``where``. Used where the data ships some splits but not all
+    (e.g. an image folder with ``train/`` and ``test/`` but no ``val/``).
+    """
+    labels = np.asarray(y)
+    _check_stratifiable(labels, 2, where, class_names)
+    n, least = len(labels), len(np.unique(labels))
+    k = round(n * fraction)
+    for split, size in ((name, k), ("train", n - k)):
+        if size < least:
+            what = "empty" if size == 0 else f"{size} sample(s) for {least} classes"
+            raise DataError(
+                f"{where}: the {split} split is {what} ({n} training samples, "
+                f"{name}_fraction={fraction}); provide more images or a larger fraction"
+            )
+    rest, part = train_test_split(np.arange(n), test_size=k, random_state=seed, stratify=labels)
+    return np.sort(rest), np.sort(part)
 
 
 def kfold_indices(

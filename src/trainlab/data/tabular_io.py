@@ -2,21 +2,33 @@
 
 Shared by the ``csv`` table source, text classification and time-series windows. Only the
 standard ``csv`` module and numpy: no pandas dependency.
+
+A bad row (wrong number of fields, a non-numeric or infinite cell in a numeric column, a label
+its source rejects) is a :class:`DataError` naming file, line and column, unless the table was
+read with ``on_error="skip"``: then :meth:`Table.bad` records it in ``Table.skipped`` (file line →
+reason), the source drops the row (:meth:`Table.bad_rows`) and :func:`report_skipped` warns once.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from trainlab.errors import DataError
 from trainlab.registry import did_you_mean
 
-__all__ = ["Table", "read_table", "numeric_column", "text_column", "is_missing", "read_text"]
+__all__ = [
+    "Table", "read_table", "numeric_column", "text_column", "is_missing", "read_text",
+    "report_skipped", "OnError",
+]  # fmt: skip
+
+OnError = Literal["raise", "skip"]
 
 # Cells that mean "no value": what spreadsheets, R and the UCI files write.
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
@@ -33,8 +45,21 @@ class Table:
 
     path: str
     header: list[str]
-    rows: list[list[str]]
-    lines: list[int]
+    rows: list[list[str]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    skip_bad: bool = False  # data.on_error: skip
+    skipped: dict[int, str] = field(default_factory=dict)  # file line → why its row was dropped
+
+    def bad(self, line: int, detail: str, hint: str = "") -> None:
+        """Row at file ``line`` is bad: raise ``"{path}: line {line}{detail}{hint}"`` as a
+        :class:`DataError`, or, when skipping, remember it (the first reason per line wins)."""
+        if not self.skip_bad:
+            raise DataError(f"{self.path}: line {line}{detail}{hint}")
+        self.skipped.setdefault(line, detail.lstrip(",: "))
+
+    def bad_rows(self) -> np.ndarray:
+        """(N,) bool over ``rows``: True where :meth:`bad` recorded the row."""
+        return np.array([ln in self.skipped for ln in self.lines], dtype=bool)
 
     def col(self, name: str, what: str = "column") -> int:
         """Index of column ``name``; a missing column is a :class:`DataError` listing them all."""
@@ -63,9 +88,12 @@ def read_text(path: str | Path) -> str:
         raise DataError(msg) from None
 
 
-def read_table(path: str | Path, delimiter: str | None = None) -> Table:
+def read_table(
+    path: str | Path, delimiter: str | None = None, on_error: OnError = "raise"
+) -> Table:
     """Parse a delimited file with a header row. ``delimiter`` defaults to tab for ``.tsv``/
-    ``.tab`` files and comma otherwise. Empty files and ragged rows are errors."""
+    ``.tab`` files and comma otherwise. An empty file is an error; a ragged row is one too,
+    or (``on_error="skip"``) recorded in ``Table.skipped`` and left out of ``rows``."""
     p = Path(path).expanduser()
     text = read_text(p)
     if delimiter is None:
@@ -74,46 +102,70 @@ def read_table(path: str | Path, delimiter: str | None = None) -> Table:
     header = next(reader, None)
     if header is None or not any(h.strip() for h in header):
         raise DataError(f"{p}: empty file (expected a header row and data rows)")
-    header = [h.strip() for h in header]
-    rows: list[list[str]] = []
-    lines: list[int] = []
+    table = Table(str(p), [h.strip() for h in header], skip_bad=on_error == "skip")
+    n = len(table.header)
     for row in reader:
         if not row or not any(c.strip() for c in row):
             continue  # blank line
-        if len(row) != len(header):
-            raise DataError(
-                f"{p}: line {reader.line_num}: {len(row)} fields, the header has {len(header)}"
-            )
-        rows.append(row)
-        lines.append(reader.line_num)
-    if not rows:
-        raise DataError(f"{p}: no data rows after the header")
-    return Table(str(p), header, rows, lines)
+        if len(row) != n:
+            table.bad(reader.line_num, f": {len(row)} fields, the header has {n}")
+            continue
+        table.rows.append(row)
+        table.lines.append(reader.line_num)
+    if not table.rows:
+        raise DataError(f"{p}: no data rows after the header" + _first_skipped(table))
+    return table
+
+
+def _first_skipped(table: Table) -> str:
+    if not table.skipped:
+        return ""
+    line = min(table.skipped)
+    return f" (all {len(table.skipped)} rows are bad; first: line {line}: {table.skipped[line]})"
+
+
+def report_skipped(table: Table, usable: int) -> list[str]:
+    """After a source dropped ``table``'s bad rows: ``"line N: reason"`` for each, in file order.
+
+    Warns once naming how many and the first lines; with no ``usable`` row left it is a
+    :class:`DataError` instead (nothing to train on).
+    """
+    items = [f"line {ln}: {why}" for ln, why in sorted(table.skipped.items())]
+    if not items:
+        return items
+    if usable == 0:
+        raise DataError(f"{table.path}: no usable rows" + _first_skipped(table))
+    first = ", ".join(str(ln) for ln in sorted(table.skipped)[:5])
+    more = ", …" if len(items) > 5 else ""
+    warnings.warn(
+        f"{table.path}: skipped {len(items)} bad row(s) (data.on_error: skip), lines "
+        f"{first}{more}; first: {items[0]}",
+        stacklevel=2,
+    )
+    return items
 
 
 def numeric_column(table: Table, name: str, hint: str = "") -> np.ndarray:
     """Column ``name`` as float64 (N,), NaN where a cell is missing.
 
-    A non-numeric or infinite cell is a :class:`DataError` naming file, line and column.
+    A non-numeric or infinite cell is a bad row (:meth:`Table.bad`: a :class:`DataError` naming
+    file, line and column, or NaN and a recorded row when the table skips bad rows).
     """
     j = table.col(name)
     out = np.empty(len(table.rows), dtype=np.float64)
     for i, row in enumerate(table.rows):
         cell = row[j].strip()
+        out[i] = math.nan
         if is_missing(cell):
-            out[i] = math.nan
             continue
         try:
             v = float(cell)
         except ValueError:
-            raise DataError(
-                f"{table.path}: line {table.lines[i]}, column '{name}': {cell!r} is not a number"
-                f"{hint}"
-            ) from None
+            table.bad(table.lines[i], f", column '{name}': {cell!r} is not a number", hint)
+            continue
         if not math.isfinite(v):
-            raise DataError(
-                f"{table.path}: line {table.lines[i]}, column '{name}': {cell!r} is not finite"
-            )
+            table.bad(table.lines[i], f", column '{name}': {cell!r} is not finite")
+            continue
         out[i] = v
     return out
 

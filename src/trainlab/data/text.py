@@ -19,7 +19,7 @@ from trainlab.data.base import register_data
 from trainlab.data.fast import FastTensorLoader, memory_loader
 from trainlab.data.memory import TensorDataModule
 from trainlab.data.splits import check_fractions, holdout_split
-from trainlab.data.tabular_io import read_table, read_text, text_column
+from trainlab.data.tabular_io import OnError, read_table, read_text, report_skipped, text_column
 from trainlab.errors import DataError
 
 __all__ = ["Vocab", "tokenize", "TextLM", "TextClassification", "text_lm", "text_csv"]
@@ -111,19 +111,24 @@ class TextClassification(TensorDataModule):
         self.vocab: Vocab | None = None
         self.classes: list[str] = []
         self.split_indices: dict[str, np.ndarray] = {}
+        self.skipped_rows: list[str] = []  # "line N: reason" of rows dropped by on_error: skip
 
     def load(self) -> None:
         o = self.opts
-        table = read_table(self.path, o["delimiter"])
+        table = read_table(self.path, o["delimiter"], o["on_error"])
         texts, labels = text_column(table, o["text_column"]), text_column(table, o["label_column"])
         for i, (t, lab) in enumerate(zip(texts, labels, strict=True)):
             if t is None or lab is None:
                 col = o["text_column"] if t is None else o["label_column"]
-                raise DataError(f"{table.path}: line {table.lines[i]}, column '{col}': empty")
+                table.bad(table.lines[i], f", column '{col}': empty")
+        rows = np.flatnonzero(~table.bad_rows())  # on_error: skip drops the recorded rows
+        self.skipped_rows = report_skipped(table, len(rows))
+        texts = [texts[i] for i in rows]
+        labels = [labels[i] for i in rows]
         self.classes = sorted(set(labels))  # type: ignore[arg-type]
         self.num_classes = len(self.classes)
         y = np.array([self.classes.index(v) for v in labels])  # type: ignore[arg-type]
-        self.split_indices = holdout_split(
+        parts = holdout_split(
             y,
             val_fraction=o["val_fraction"],
             test_fraction=o["test_fraction"],
@@ -131,8 +136,9 @@ class TextClassification(TensorDataModule):
             where=table.path,
             class_names=self.classes,
         )
+        self.split_indices = {k: rows[v] for k, v in parts.items()}  # rows of the file's table
         toks = [tokenize(t, o["level"], o["lowercase"]) for t in texts]  # type: ignore[arg-type]
-        train_toks = [tok for i in self.split_indices["train"] for tok in toks[i]]
+        train_toks = [tok for i in parts["train"] for tok in toks[i]]
         self.vocab = Vocab(train_toks, o["min_freq"], o["max_vocab"])
         x = torch.zeros(len(toks), o["max_len"], dtype=torch.int64)  # PAD = 0
         for i, t in enumerate(toks):
@@ -140,15 +146,19 @@ class TextClassification(TensorDataModule):
             x[i, : len(ids)] = torch.tensor(ids, dtype=torch.int64)
         yt = torch.from_numpy(y.astype(np.int64))
         self.splits = {
-            k: (x[torch.from_numpy(v)], yt[torch.from_numpy(v)])
-            for k, v in self.split_indices.items()
+            k: (x[torch.from_numpy(v)], yt[torch.from_numpy(v)]) for k, v in parts.items()
         }
 
     def loader(self, split: str) -> FastTensorLoader:
         return memory_loader(self, split, raw=True)
 
     def describe(self) -> dict[str, Any]:
-        return super().describe() | {"vocab_size": len(self.vocab or []), "classes": self.classes}
+        return super().describe() | {
+            "vocab_size": len(self.vocab or []),
+            "classes": self.classes,
+            "skipped": len(self.skipped_rows),
+            "skipped_rows": self.skipped_rows[:20],
+        }
 
 
 @register_data("text_lm")
@@ -193,6 +203,7 @@ def text_csv(
     min_freq: int = 1,
     max_vocab: int | None = 20_000,
     delimiter: str | None = None,
+    on_error: OnError = "raise",
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     split_seed: int = 0,
@@ -200,7 +211,11 @@ def text_csv(
     eval_batch_size: int = 256,
     seed: int = 0,
 ) -> TextClassification:
-    """Text classification from a CSV/TSV with a header: one text and one label column."""
+    """Text classification from a CSV/TSV with a header: one text and one label column.
+
+    ``on_error: skip`` drops bad rows (ragged, empty text or label) instead of stopping at the
+    first, warns once and counts them in ``describe()["skipped"]``.
+    """
     check_fractions(val_fraction, test_fraction)
     opts = dict(
         text_column=text_column,
@@ -211,6 +226,7 @@ def text_csv(
         min_freq=min_freq,
         max_vocab=max_vocab,
         delimiter=delimiter,
+        on_error=on_error,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,

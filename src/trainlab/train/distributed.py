@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = [
-    "DistInfo", "init_distributed", "shard", "all_reduce_sum", "is_main", "barrier",
+    "DistInfo", "init_distributed", "shard", "all_reduce_sum", "agree_any", "is_main", "barrier",
     "broadcast_path",
 ]  # fmt: skip
 
@@ -67,6 +67,16 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if info.enabled:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def agree_any(flag: bool, info: DistInfo, device: torch.device | str = "cpu") -> bool:
+    """True on every rank when ``flag`` is true on any rank (one tiny all-reduce and a host
+    sync under DDP; free for a single process)."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return bool(t.item() > 0)
 
 
 def barrier(info: DistInfo) -> None:

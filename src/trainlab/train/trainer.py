@@ -20,7 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from trainlab.data.base import DataModule, Loader
 from trainlab.tasks.base import StepOutput, Task
-from trainlab.train.distributed import all_reduce_sum, init_distributed, shard
+from trainlab.train.distributed import agree_any, all_reduce_sum, init_distributed, shard
 from trainlab.train.events import EVENTS
 from trainlab.train.precision import (
     autocast,
@@ -82,8 +82,8 @@ class Trainer:
         self.callbacks = list(callbacks)
         if accumulate < 1:
             raise ValueError("accumulate must be ≥ 1")
-        if nan_policy not in ("stop", "skip"):
-            raise ValueError(f"nan_policy must be 'stop' or 'skip', got {nan_policy!r}")
+        if nan_policy not in ("stop", "skip", "rollback"):
+            raise ValueError(f"nan_policy must be 'stop', 'skip' or 'rollback', got {nan_policy!r}")
         self.accumulate, self.nan_policy = accumulate, nan_policy
         if deterministic:
             # cuBLAS needs a fixed workspace for deterministic matmuls; harmless on the CPU.
@@ -139,6 +139,8 @@ class Trainer:
         if callable(getattr(task, "setup", None)):
             task.setup(model, self.device)  # type: ignore[attr-defined]
         train_loader = data.loader("train")
+        # A loader that already yields this rank's share (DistributedSampler) is not sliced.
+        train_sharded = getattr(train_loader, "sharded", False)
         has_val = data.sizes.get("val", 0) > 0
         val_metrics = task.metrics(data.num_classes).to(self.device) if has_val else None
         if state is None:
@@ -157,21 +159,24 @@ class Trainer:
         group_has_grad = False  # a batch of the current accumulation group ran backward
 
         self.emit("on_fit_start", state)
+        stop = self._stop_now(state, at_sync=True)  # a signal may arrive during set-up
         try:
-            while state.epoch < self.epochs and not state.should_stop:
+            while state.epoch < self.epochs and not stop:
                 self.emit("on_epoch_start", state)
                 model.train()
                 window.reset(start=state.step + 1)
                 epoch_sums.reset()
                 t_epoch, n_epoch = time.perf_counter(), 0
                 for batch in train_loader.iter_epoch(state.epoch, start=state.batch):
-                    x, y = shard(batch, self.dist)  # (B/world, …) of the global batch
+                    x, y = batch if train_sharded else shard(batch, self.dist)  # (B/world, …)
                     x = self._as_input(x)
                     with self.autocast():
                         out = task.train_step(net, (x, y))  # out.loss: scalar tensor
                     if penalized:
                         out = self._add_penalty(out, penalized)
-                    if self.nan_policy == "skip" and not bool(torch.isfinite(out.loss)):
+                    if self.nan_policy == "skip" and agree_any(
+                        not bool(torch.isfinite(out.loss)), self.dist, self.device
+                    ):  # every rank drops the batch if any rank's loss is non-finite
                         state.skipped += 1  # dropped before backward; costs a sync per batch
                     else:
                         # Under accumulation each micro-batch gives 1/accum of the gradient.
@@ -211,9 +216,10 @@ class Trainer:
                         epoch_sums.merge(window)
                         window.reset(start=state.step + 1)
                     self.emit("on_batch_end", state)
-                    if self.max_steps is not None and state.step >= self.max_steps:
+                    at_max = self.max_steps is not None and state.step >= self.max_steps
+                    if at_max:
                         state.should_stop, state.stop_reason = True, f"max_steps={self.max_steps}"
-                    if state.should_stop:
+                    if self._stop_now(state, at_max or state.step % self.log_every == 0):
                         break
 
                 # End of the epoch. A run stopped mid-epoch skips validation: its position
@@ -243,6 +249,7 @@ class Trainer:
                     schedule.scheduler.step(state.metrics[schedule.monitor])
                 state.history.append({"epoch": state.epoch, **_scalars(record)})
                 self.emit("on_epoch_end", state)
+                stop = self._stop_now(state, at_sync=True)  # ranks agree before the next epoch
         except BaseException as exc:
             self.emit("on_exception", state, exc)
             raise
@@ -271,12 +278,31 @@ class Trainer:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def _stop_now(self, state: TrainState, at_sync: bool) -> bool:
+        """Whether to leave the loop now. Under DDP every rank must leave at the same step (a
+        rank that stops alone leaves the others blocked in the next all-reduce), so a stop
+        request (a signal reaches each rank at a different moment) takes effect at the next
+        log point or epoch end, where the ranks agree on it; no extra sync on other steps."""
+        if not self.dist.enabled:
+            return state.should_stop
+        if not at_sync:
+            return False
+        # The agreed value, not state.should_stop read again: a signal handled right after
+        # the all-reduce sets the flag on this rank only; it is agreed on at the next sync.
+        agreed = agree_any(state.should_stop, self.dist, self.device)
+        if agreed and not state.should_stop:
+            state.should_stop, state.stop_reason = True, "stopped with the other ranks"
+        return agreed
+
     def _check_finite(self, state: TrainState, window: RunningSums) -> None:
-        """Policy ``stop``: end training when a loss of the window was NaN/Inf (a NaN or Inf
-        makes the window's sum non-finite, so no per-step check is needed)."""
-        if self.nan_policy != "stop" or state.diverged or not window.steps:
+        """Policies ``stop`` and ``rollback``: end training when a loss of the window was
+        NaN/Inf (a NaN or Inf makes the window's sum non-finite, so no per-step check is
+        needed); ``trainlab.run`` rolls back. Under DDP the ranks decide together."""
+        if self.nan_policy == "skip" or state.diverged:
             return
-        if bool(torch.isfinite(window.loss)):  # the host sync; only at log points, epoch ends
+        # The host sync; only at log points and epoch ends.
+        bad = bool(window.steps) and not bool(torch.isfinite(window.loss))
+        if not agree_any(bad, self.dist, self.device):
             return
         state.diverged = True
         state.should_stop = True
@@ -286,8 +312,8 @@ class Trainer:
             else (f"steps {window.start}-{state.step}")
         )
         state.stop_reason = (
-            f"non-finite loss in {steps} (train.nan_policy=stop); try a lower optim.lr, "
-            "train.grad_clip, or train.nan_policy=skip"
+            f"non-finite loss in {steps} (train.nan_policy={self.nan_policy}); try a lower "
+            "optim.lr, train.grad_clip, or train.nan_policy=skip or rollback"
         )
 
     def _penalized(self, model: nn.Module) -> list[nn.Parameter]:
@@ -336,7 +362,8 @@ class Trainer:
         extras: dict[str, torch.Tensor] = {}
         n = 0
         for batch in loader.iter_epoch(0):
-            x, y = shard(batch, self.dist)  # each rank scores its slice; sums reduced below
+            # Each rank scores its slice; sums are reduced below.
+            x, y = batch if getattr(loader, "sharded", False) else shard(batch, self.dist)
             x = self._as_input(x)
             with self.autocast():
                 out = task.eval_step(model, (x, y))
