@@ -16,40 +16,18 @@ T0 = time.perf_counter()  # before torch is imported: "from process start" as a 
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from _common import TestEachEpoch, split_recipe_args  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from trainlab import load_config  # noqa: E402
 from trainlab.experiment import build_callbacks, build_experiment  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-class TestEachEpoch:
-    """Evaluates the test split after every epoch, keeping its own time off the clock."""
-
-    def __init__(self) -> None:
-        self.exp = None
-        self.rows: list[tuple[int, float, float, float]] = []
-        self.excluded = 0.0
-
-    def on_epoch_end(self, state) -> None:
-        now = time.perf_counter()
-        wall = now - T0 - self.excluded
-        exp = self.exp
-        metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
-        test = exp.trainer.evaluate(state.model, exp.task, exp.data.loader("test"), "test", metrics)
-        self.rows.append((state.epoch, wall, state.metrics["val/acc"], test["test/acc"]))
-        self.excluded += time.perf_counter() - now
-
 
 def main() -> None:
-    args = sys.argv[1:]
-    recipe = (
-        args.pop(0) if args and not args[0].count("=") else str(ROOT / "recipes/fashion_mnist.yaml")
-    )
+    recipe, args = split_recipe_args(sys.argv[1:])
     cfg = load_config(recipe, args)
-    probe = TestEachEpoch()
+    probe = TestEachEpoch(T0)
     exp = build_experiment(cfg, callbacks=[*build_callbacks(cfg), probe])
     probe.exp = exp
     exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule)
@@ -69,7 +47,7 @@ def main() -> None:
     print(f"bench default_recipe_wall_s {total:.1f} s")
     print(f"bench default_recipe_test_acc {final_test:.4f} frac")
     for goal in (0.925, 0.93):
-        hit = next((w for _, w, _, t in probe.rows if t >= goal), None)
+        hit = probe.first_reaching(goal)
         shown = f"{hit:.1f} s" if hit is not None else "not_reached s"
         print(
             f"bench time_to_{str(goal * 100).rstrip('0').rstrip('.').replace('.', '_')}_s {shown}"
