@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from trainlab.models.examples import image_batch
+from trainlab.models.layers.checkpointing import checkpointable, run_blocks
 from trainlab.models.registry import register_model
 
 __all__ = ["DenseNet", "densenet", "densenet_small"]
@@ -41,6 +42,7 @@ class DenseLayer(nn.Module):
         return torch.cat([x, self.body(x)], dim=1)
 
 
+@checkpointable
 class DenseNet(nn.Module):
     """Stem → [dense block → transition] × (B − 1) → dense block → BN → ReLU → GAP → FC."""
 
@@ -80,11 +82,13 @@ class DenseNet(nn.Module):
                 c = c_out
         layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
+        self.grad_checkpointing = False  # recompute dense layers' activations in backward
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, C, H, W) → (N, c_final, H / 32, W / 32) (ImageNet stem) → (N, num_classes)
-        return self.head(self.features(x))
+        x = run_blocks(self.features, x, self.grad_checkpointing, only=(DenseLayer,))
+        return self.head(x)
 
     def example_input(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
         return image_batch(batch, self.in_channels, self.image_size)

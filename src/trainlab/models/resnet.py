@@ -21,6 +21,7 @@ from torch import nn
 
 from trainlab.models.examples import image_batch
 from trainlab.models.layers import StochasticDepth
+from trainlab.models.layers.checkpointing import checkpointable, run_blocks
 from trainlab.models.registry import register_model
 
 __all__ = ["ResNet", "ResidualBlock", "resnet"]
@@ -77,6 +78,7 @@ def block_convs(
     return [(c_in, width, 1, 1, 1), (width, width, 3, stride, groups), (width, planes * 4, 1, 1, 1)]
 
 
+@checkpointable
 class ResNet(nn.Module):
     """Stem → four stages (widths w, 2w, 4w, 8w; stride 2 from the second) → GAP → FC."""
 
@@ -110,6 +112,7 @@ class ResNet(nn.Module):
                 c = planes * expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
+        self.grad_checkpointing = False  # recompute each block's activations in backward
         # Pre-activation nets end with one more BN → ReLU (the last unit left its output raw).
         final = [nn.BatchNorm2d(c), nn.ReLU(inplace=True)] if preact else []
         self.head = nn.Sequential(
@@ -137,7 +140,8 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, C, 224, 224) → stem (N, w, 56, 56) → stages (N, 8w·expansion, 7, 7) → (N, classes)
-        return self.head(self.stages(self.stem(x)))
+        blocks = (block for stage in self.stages for block in stage)
+        return self.head(run_blocks(blocks, self.stem(x), self.grad_checkpointing))
 
     def example_input(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
         return image_batch(batch, self.in_channels, self.image_size)

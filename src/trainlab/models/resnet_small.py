@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from trainlab.models.layers import make_act, make_norm2d
+from trainlab.models.layers.checkpointing import checkpointable, run_blocks
 from trainlab.models.registry import register_model
 
 __all__ = ["ResNetSmall", "resnet_small"]
@@ -45,6 +46,7 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+@checkpointable
 class ResNetSmall(nn.Module):
     def __init__(
         self,
@@ -66,6 +68,7 @@ class ResNetSmall(nn.Module):
             layers += [nn.MaxPool2d(2), conv_bn_act(c_in, c_out, norm, act)]
             layers += [ResidualBlock(c_out, norm, act) for _ in range(k)]
         self.features = nn.Sequential(*layers)
+        self.grad_checkpointing = False  # recompute residual blocks' activations in backward
         self.head = nn.Sequential(
             nn.AdaptiveMaxPool2d(1),
             nn.Flatten(),
@@ -75,7 +78,8 @@ class ResNetSmall(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, C, H, W) → features (N, widths[-1], H/4, W/4) → logits (N, num_classes)
-        return self.head(self.features(x))
+        x = run_blocks(self.features, x, self.grad_checkpointing, only=(ResidualBlock,))
+        return self.head(x)
 
 
 @register_model("resnet_small")

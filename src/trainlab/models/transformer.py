@@ -28,6 +28,7 @@ from trainlab.models.layers import (
     causal_mask,
     padding_mask,
 )
+from trainlab.models.layers.checkpointing import checkpointable, run_blocks
 from trainlab.models.registry import register_model
 
 __all__ = ["TransformerBlock", "TransformerClassifier", "TransformerLM", "Transformer"]
@@ -69,6 +70,7 @@ def _blocks(depth: int, dim: int, heads: int, mlp_dim: int, dropout: float, cros
     )
 
 
+@checkpointable
 class TransformerClassifier(nn.Module):
     """Token embedding + sinusoidal positions → encoder blocks → LN → mean over real tokens → FC."""
 
@@ -92,13 +94,12 @@ class TransformerClassifier(nn.Module):
         self.blocks = _blocks(depth, dim, heads, mlp_dim, dropout)
         self.ln = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
+        self.grad_checkpointing = False  # recompute each block's activations in backward
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         mask = padding_mask(tokens, self.pad_idx)  # (N, 1, 1, T): pads are never keys
         x = self.pos(self.embed(tokens))  # (N, T) → (N, T, D)
-        for block in self.blocks:
-            x = block(x, mask)
-        x = self.ln(x)
+        x = self.ln(run_blocks(self.blocks, x, self.grad_checkpointing, mask))
         real = (tokens != self.pad_idx).unsqueeze(-1)  # (N, T, 1)
         pooled = (x * real).sum(1) / real.sum(1).clamp(min=1)  # mean over real tokens: (N, D)
         return self.head(pooled)
@@ -107,6 +108,7 @@ class TransformerClassifier(nn.Module):
         return (token_batch(batch, self.seq_len, self.vocab_size),)
 
 
+@checkpointable
 class TransformerLM(nn.Module):
     """Decoder-only (GPT-style) language model with learned positions and tied in/out embeddings."""
 
@@ -130,6 +132,7 @@ class TransformerLM(nn.Module):
         self.blocks = _blocks(depth, dim, heads, mlp_dim, dropout)
         self.ln = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, vocab_size, bias=False)
+        self.grad_checkpointing = False  # recompute each block's activations in backward
         if tie_weights:  # one (V, D) matrix both embeds and un-embeds: fewer parameters
             self.head.weight = self.embed.weight
 
@@ -139,8 +142,7 @@ class TransformerLM(nn.Module):
             raise ValueError(f"sequence length {t} exceeds the context of {self.context} tokens")
         x = self.drop(self.embed(tokens) + self.pos[:, :t])  # (N, T, D)
         mask = causal_mask(t, tokens.device)  # (T, T): position t attends to 0..t only
-        for block in self.blocks:
-            x = block(x, mask)
+        x = run_blocks(self.blocks, x, self.grad_checkpointing, mask)
         return self.head(self.ln(x))  # (N, T, V)
 
     @torch.no_grad()

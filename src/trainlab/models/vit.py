@@ -11,12 +11,14 @@ import torch
 from torch import nn
 
 from trainlab.models.examples import image_batch
+from trainlab.models.layers.checkpointing import checkpointable, run_blocks
 from trainlab.models.registry import register_model
 from trainlab.models.transformer import TransformerBlock
 
 __all__ = ["VisionTransformer", "vit", "vit_b_16", "vit_tiny"]
 
 
+@checkpointable
 class VisionTransformer(nn.Module):
     def __init__(
         self,
@@ -46,6 +48,7 @@ class VisionTransformer(nn.Module):
             *(TransformerBlock(dim, heads, mlp_dim, dropout) for _ in range(depth))
         )
         self.ln = nn.LayerNorm(dim, eps=1e-6)
+        self.grad_checkpointing = False  # recompute each block's activations in backward
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,7 +56,7 @@ class VisionTransformer(nn.Module):
         x = x.flatten(2).transpose(1, 2)  # → (N, L, D) with L = HW / P²
         cls = self.cls_token.expand(x.shape[0], -1, -1)  # (N, 1, D)
         x = self.drop(torch.cat([cls, x], dim=1) + self.pos_embed)  # (N, L + 1, D)
-        x = self.ln(self.blocks(x))
+        x = self.ln(run_blocks(self.blocks, x, self.grad_checkpointing))
         return self.head(x[:, 0])  # the class token summarises the image: (N, num_classes)
 
     def example_input(self, batch: int = 2) -> tuple[torch.Tensor, ...]:

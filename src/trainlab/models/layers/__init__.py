@@ -7,6 +7,11 @@ from trainlab.models.layers.attention import (
     causal_mask,
     padding_mask,
 )
+from trainlab.models.layers.checkpointing import (
+    checkpointable,
+    run_blocks,
+    set_grad_checkpointing,
+)
 from trainlab.models.layers.norm import NORMS, make_norm1d, make_norm2d
 from trainlab.models.layers.regularize import DropConnectLinear, StochasticDepth, drop_path
 
@@ -18,9 +23,12 @@ __all__ = [
     "SinusoidalPositionalEncoding",
     "StochasticDepth",
     "causal_mask",
+    "checkpointable",
     "drop_path",
     "make_act",
     "make_norm1d",
     "make_norm2d",
     "padding_mask",
+    "run_blocks",
+    "set_grad_checkpointing",
 ]
