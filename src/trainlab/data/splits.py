@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from torch.utils.data import WeightedRandomSampler
 
 from trainlab.errors import ConfigError, DataError
@@ -96,6 +95,8 @@ def holdout_split(
             )
     idx = np.arange(n)
     # sklearn's rounding for an int test_size is exact, so the sizes above are the sizes we get.
+    from sklearn.model_selection import train_test_split  # lazy: sklearn imports in ~0.5 s
+
     rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=labels)
     rest_y = None if labels is None else labels[rest]
     train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=rest_y)
@@ -128,6 +129,8 @@ def split_off(
                 f"{where}: the {split} split is {what} ({n} training samples, "
                 f"{name}_fraction={fraction}); provide more images or a larger fraction"
             )
+    from sklearn.model_selection import train_test_split  # lazy: sklearn imports in ~0.5 s
+
     rest, part = train_test_split(np.arange(n), test_size=k, random_state=seed, stratify=labels)
     return np.sort(rest), np.sort(part)
 
@@ -138,6 +141,8 @@ def kfold_indices(
     """``k`` (train_idx, val_idx) pairs covering ``range(n)``; each sample is validated once."""
     if not 2 <= k <= n:
         raise ConfigError(f"folds: k must be between 2 and the number of samples {n} (got {k})")
+    from sklearn.model_selection import KFold  # lazy: sklearn imports in ~0.5 s
+
     kf = KFold(n_splits=k, shuffle=shuffle, random_state=seed if shuffle else None)
     yield from kf.split(np.zeros(n))
 
@@ -150,6 +155,8 @@ def stratified_kfold_indices(
     if k < 2:
         raise ConfigError(f"folds: k must be at least 2 (got {k})")
     _check_stratifiable(labels, k, "folds")
+    from sklearn.model_selection import StratifiedKFold  # lazy: sklearn imports in ~0.5 s
+
     skf = StratifiedKFold(n_splits=k, shuffle=shuffle, random_state=seed if shuffle else None)
     yield from skf.split(np.zeros(len(labels)), labels)
 
