@@ -67,6 +67,75 @@ def test_stop_policy_names_the_step_and_keeps_good_checkpoints(recipe, tmp_path,
         assert all(torch.isfinite(v).all() for v in weights.values())
 
 
+def test_rollback_policy_returns_to_the_last_good_checkpoint_with_a_lower_lr(
+    recipe, tmp_path, capsys
+) -> None:
+    run = tmp_path / "run"
+    # lr 1e10 diverges within the first epoch; rolled back to the start (step-0 checkpoint)
+    # with lr × 1e-11 = 0.1, training then succeeds.
+    args = ["train", str(recipe(SYNTH)), "--run-dir", str(run), "--no-progress",
+            "optim.lr=1.0e+10", "train.log_every=1", "train.nan_policy=rollback",
+            "train.rollback_lr_factor=1.0e-11"]  # fmt: skip
+    assert main(args) == 0
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert "rolled back to step 0, learning rate × 1e-11 (rollback 1 of 3)" in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["rollbacks"] == 1 and summary["stop_reason"] is None
+    assert summary["final"]["val/acc"] > 0.5  # chance: 0.33
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train/loss"] for r in records if "train/loss" in r]
+    assert losses and all(x == x and abs(x) < 1e3 for x in losses)  # diverged steps dropped
+    payload = torch.load(resolve_checkpoint(run) / "state.pt", weights_only=True)
+    assert payload["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.1)
+
+
+def test_rollback_gives_up_after_max_rollbacks(recipe, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    args = ["train", str(recipe(SYNTH)), "--run-dir", str(run), "--no-progress",
+            "optim.lr=1.0e+10", "train.log_every=1", "train.nan_policy=rollback",
+            "train.max_rollbacks=2"]  # fmt: skip
+    assert main(args) == 3
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "gave up after 2 rollbacks" in err
+    weights = load_file(str(resolve_checkpoint(run) / "model.safetensors"))
+    assert all(torch.isfinite(v).all() for v in weights.values())  # the start point survives
+
+
+def test_rollback_needs_checkpoints(recipe, tmp_path, capsys) -> None:
+    args = ["train", str(recipe(SYNTH)), "--run-dir", str(tmp_path / "r"), "--no-progress",
+            "train.nan_policy=rollback", "train.checkpoint=false"]  # fmt: skip
+    assert main(args) == 2
+    assert "rollback needs checkpoints" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("sched", [
+    {"name": "onecycle"}, {"name": "cosine", "warmup_epochs": 1},
+    {"name": "cyclic", "base_lr": 0.01, "max_lr": 0.1}, {"name": "step", "step_size": 1},
+])  # fmt: skip
+def test_scale_lr_scales_the_rest_of_the_schedule(sched: dict) -> None:
+    from trainlab.optim import build_scheduler
+    from trainlab.optim.schedulers import ScheduleContext, scale_lr
+
+    lrs = []
+    for factor in (1.0, 0.25):
+        w = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+        opts = {k: v for k, v in sched.items() if k not in ("name", "warmup_epochs")}
+        s = build_scheduler(opt, sched["name"], opts, ScheduleContext(4, 10),
+                            sched.get("warmup_epochs", 0.0))  # fmt: skip
+        for _ in range(7):
+            opt.step(), s.scheduler.step()
+        scale_lr(opt, s, factor)
+        seen = []
+        for _ in range(20):
+            opt.step(), s.scheduler.step()
+            seen.append(opt.param_groups[0]["lr"])
+        lrs.append(seen)
+    for full, scaled in zip(*lrs):
+        assert scaled == pytest.approx(0.25 * full, rel=1e-6)
+
+
 def test_deterministic_mode_runs(recipe, tmp_path) -> None:
     try:
         code = main(["train", str(recipe(SYNTH)), "--run-dir", str(tmp_path / "r"),

@@ -18,7 +18,9 @@ from trainlab.callbacks.base import CALLBACKS
 from trainlab.config.schema import Config, RegistrySection
 from trainlab.config.validate import validate_options
 from trainlab.data.base import DATA, DataModule
+from trainlab.errors import ConfigError
 from trainlab.models.init import INITS, init_weights
+from trainlab.models.layers import set_grad_checkpointing
 from trainlab.models.registry import MODELS, create_model
 from trainlab.optim import SCHEDULERS, build_optimizer, build_scheduler
 from trainlab.optim.optimizers import OPTIMIZERS, freeze
@@ -58,6 +60,11 @@ def check_config(cfg: Config) -> None:
         _section_options(SCHEDULERS, cfg.sched, "sched")
     for i, cb in enumerate(cfg.callbacks):
         _section_options(CALLBACKS, cb, f"callbacks.{i}")
+    if cfg.train.nan_policy == "rollback" and not cfg.train.checkpoint:
+        raise ConfigError(
+            "train.nan_policy: rollback needs checkpoints to roll back to; "
+            "set train.checkpoint: true or choose nan_policy stop or skip"
+        )
 
 
 def build_data(name: str, *, default_seed: int = 0, **options: Any) -> DataModule:
@@ -131,6 +138,8 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
     seed_everything(cfg.seed)  # model init independent of how much RNG the data consumed
     model = create_model(cfg.model.name, **opts)
     init_weights(model, cfg.model.init, cfg.model.init_std)
+    if t.grad_checkpointing:
+        set_grad_checkpointing(model, where="train.grad_checkpointing")
     trainer.prepare(model)
     task = TASKS.get(cfg.task.name)(**_section_options(TASKS, cfg.task, "task"))
     if cfg.optim.freeze:

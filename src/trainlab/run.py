@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from rich.console import Console
 from trainlab.callbacks.checkpoint import ModelCheckpoint, callback_keys
 from trainlab.callbacks.progress import ProgressBar
 from trainlab.callbacks.signals import SignalStop
+from trainlab.callbacks.weight_monitor import WeightMonitor
 from trainlab.config.load import load_config, parse_config
 from trainlab.config.schema import Config
 from trainlab.errors import CheckpointError, RunInterrupted, TrainingDiverged
@@ -21,11 +23,14 @@ from trainlab.experiment import (
     build_experiment,
     resolved_config,
 )
+from trainlab.optim.schedulers import scale_lr
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
+from trainlab.tracking.mlflow_logger import MLflowLogger, check_trackers  # mlflow: lazily
 from trainlab.tracking.rundir import create_run_dir, env_info, write_json
 from trainlab.tracking.tensorboard import TensorBoardLogger
+from trainlab.tracking.warnings_log import WarningsLog, capture_warnings  # reports: warnings
 from trainlab.train.checkpoint import load_checkpoint, resolve_checkpoint, set_rng_state
-from trainlab.train.distributed import barrier, broadcast_path, is_main
+from trainlab.train.distributed import agree_any, barrier, broadcast_path, is_main
 from trainlab.train.state import TrainState
 
 __all__ = ["train_run", "evaluate_run", "RunResult"]
@@ -75,11 +80,31 @@ def train_run(
     """Train from a config (or recipe path + overrides) into a run directory.
 
     With ``resume`` (a run directory), the run's saved ``config.yaml`` is used and training
-    continues from its latest checkpoint, in the same directory.
+    continues from its latest checkpoint, in the same directory. The Python warnings the run
+    raises are shown as usual and kept in ``warnings.json`` for the report.
 
     >>> summary = train_run("recipes/fashion_mnist.yaml", ["train.epochs=1"])  # doctest: +SKIP
     >>> summary["test"]["test/acc"]                                           # doctest: +SKIP
     """
+    with capture_warnings() as caught:
+        return _train_run(
+            cfg, overrides, run_dir=run_dir, resume=resume, runs_root=runs_root,
+            console=console, progress=progress, extra_callbacks=extra_callbacks, caught=caught,
+        )  # fmt: skip
+
+
+def _train_run(
+    cfg: Config | str | Path,
+    overrides: list[str] | None,
+    *,
+    run_dir: str | Path | None,
+    resume: str | Path | None,
+    runs_root: str | Path,
+    console: Console | None,
+    progress: bool,
+    extra_callbacks: list[Any] | None,
+    caught: WarningsLog,
+) -> RunResult:
     console = console or Console(stderr=True)
     if resume is not None:
         rdir = Path(resume)
@@ -89,6 +114,7 @@ def train_run(
         cfg = cfg if isinstance(cfg, Config) else load_config(cfg, overrides)
         ckpt = None
     user_cbs = build_callbacks(cfg) + list(extra_callbacks or [])
+    check_trackers(cfg.train)  # reports: a missing mlflow fails before a run dir exists
     # check_config runs first inside: every mistake surfaces before a run directory exists.
     exp = build_experiment(cfg)
     dist = exp.trainer.dist
@@ -100,8 +126,8 @@ def train_run(
         rdir = broadcast_path(rdir, dist)
     stopper = SignalStop()
     callbacks, checkpointer = _run_callbacks(
-        cfg, rdir, main, [stopper, *user_cbs], progress, console
-    )
+        cfg, rdir, main, [stopper, caught, *user_cbs], progress, console
+    )  # caught: writes the run's Python warnings to warnings.json from on_fit_start
     exp.trainer.callbacks = callbacks
     exp.trainer.run_dir = rdir
     if ckpt is None and main:
@@ -118,25 +144,68 @@ def train_run(
     t0 = time.perf_counter()
     with stopper.installed():
         state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)
+        while state.diverged and cfg.train.nan_policy == "rollback" and stopper.signum is None:
+            if state.rollbacks >= cfg.train.max_rollbacks:
+                state.stop_reason += f"; gave up after {state.rollbacks} rollbacks"
+                break
+            state = _roll_back(exp, rdir, callbacks, state, console)
+            state = exp.trainer.fit(
+                exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state
+            )
     barrier(dist)  # rank 0's last checkpoint is on disk before any rank reads it
-    if stopper.signum is not None:
-        print(f"run: {rdir}", flush=True)
+    # Under torchrun a signal may reach one rank only; all ranks end the same way.
+    if agree_any(stopper.signum is not None, dist):
+        if main:
+            print(f"run: {rdir}", flush=True)
         raise RunInterrupted(
             f"{state.stop_reason} after step {state.step}; checkpoint saved; continue with: "
             f"trainlab train --resume {rdir}",
-            stopper.signum,
+            stopper.signum or signal.SIGTERM,
         )
     summary = _finish(exp, state, checkpointer, rdir, time.perf_counter() - t0, console)
-    if main and cfg.train.report:
-        from trainlab.reports import build_report
-
-        report = build_report(rdir)
-        console.print(f"report: {report}")
     if main:
+        _write_outputs(exp, rdir, callbacks, summary, state.diverged, console)
         print(f"run: {rdir}", flush=True)  # last line, on stdout: scripts can parse it
     if state.diverged:
         raise TrainingDiverged(f"{state.stop_reason}; run: {rdir}")
     return summary
+
+
+def _write_outputs(
+    exp: Any, rdir: Path, callbacks: list[Any], summary: RunResult, failed: bool, console: Console
+) -> None:
+    """After the test evaluation (rank 0): the model summary, the report, MLflow's results."""
+    from trainlab.tracking.model_summary import write_model_summary
+
+    write_model_summary(exp.model, exp.data, rdir)  # torchinfo's table, for the report
+    if exp.cfg.train.report:
+        from trainlab.reports import build_report
+
+        report = build_report(rdir)
+        console.print(f"report: {report}")
+    for cb in callbacks:  # MLflow gets the test metrics, the report and the plots
+        if isinstance(cb, MLflowLogger):
+            cb.log_results(dict(summary), failed=failed)
+
+
+def _roll_back(
+    exp: Any, rdir: Path, callbacks: list[Any], failed: TrainState, console: Console
+) -> TrainState:
+    """``train.nan_policy: rollback``: the state of the last good checkpoint (a NaN is never
+    saved), with every learning rate multiplied by ``train.rollback_lr_factor``."""
+    barrier(exp.trainer.dist)
+    state = _restore(exp, resolve_checkpoint(rdir, "latest"), callbacks)
+    t = exp.cfg.train
+    scale_lr(exp.optimizer, exp.schedule, t.rollback_lr_factor)
+    state.rollbacks = failed.rollbacks + 1
+    if is_main():
+        truncate_after(rdir / "metrics.jsonl", state.step)  # the diverged steps are redone
+        console.print(
+            f"[yellow]{failed.stop_reason.split(';')[0]}: rolled back to step {state.step}, "
+            f"learning rate × {t.rollback_lr_factor} (rollback {state.rollbacks} of "
+            f"{t.max_rollbacks})"
+        )
+    return state
 
 
 def _run_callbacks(
@@ -148,12 +217,19 @@ def _run_callbacks(
     checkpointer = ModelCheckpoint(
         rdir / "checkpoints", monitor=t.monitor, mode=t.monitor_mode,
         every_steps=t.checkpoint_every_steps, keep=t.keep_checkpoints,
+        save_initial=t.nan_policy == "rollback",
     )  # fmt: skip
     callbacks = list(base)
     if main:
         callbacks.insert(1, JsonlLogger(rdir / "metrics.jsonl"))
         if t.tensorboard:
             callbacks.insert(2, TensorBoardLogger(rdir / "tb", hist_every=t.hist_every))
+        # reports: weight/gradient norms (unless the recipe lists its own monitor), MLflow
+        if t.norms and not any(isinstance(cb, WeightMonitor) for cb in base):
+            callbacks.insert(2, WeightMonitor(every=t.hist_every, path=str(rdir / "norms.jsonl")))
+        if t.mlflow:
+            mlf = MLflowLogger(rdir, uri=t.mlflow_uri, experiment=t.mlflow_experiment)
+            callbacks.insert(2, mlf)
         if t.checkpoint:
             callbacks.append(checkpointer)
         if progress:
@@ -173,6 +249,7 @@ def _finish(
         steps=state.step,
         wall_s=round(wall, 2),
         stop_reason=state.stop_reason or None,
+        rollbacks=state.rollbacks,
         final={k: v for k, v in state.metrics.items() if isinstance(v, (int, float))},
         best={"monitor": cfg.train.monitor, "value": _finite(ckpt.best), "epoch": ckpt.best_epoch},
         history=state.history,
@@ -182,7 +259,7 @@ def _finish(
             load_checkpoint(resolve_checkpoint(rdir, "best"), exp.model, prefer_ema=True)
         elif state.ema is not None:
             exp.model.load_state_dict(state.ema.module.state_dict())
-        test = _evaluate_split(exp, "test")
+        test = _evaluate_split(exp, "test", rdir if is_main() else None)
         if is_main():
             write_json(rdir / "eval_test.json", test)
         summary["test"] = {k: v for k, v in test.items() if isinstance(v, (int, float))}
@@ -193,14 +270,21 @@ def _finish(
     return summary
 
 
-def _evaluate_split(exp: Any, split: str) -> dict[str, Any]:
-    """Every metric of ``split``, curves included (a task's ``test_metrics`` when it has one)."""
+def _evaluate_split(exp: Any, split: str, rdir: Path | None = None) -> dict[str, Any]:
+    """Every metric of ``split``, curves included (a task's ``test_metrics`` when it has one);
+    with ``rdir``, the split's top losses are saved there too (``top_losses_<split>.json``)."""
+    from trainlab.tracking.top_losses import TopLosses
+
     make = getattr(exp.task, "test_metrics", exp.task.metrics)
     metrics = make(exp.data.num_classes).to(exp.trainer.device)
-    result = exp.trainer.evaluate(exp.model, exp.task, exp.data.loader(split), split, metrics)
+    top = TopLosses.for_task(exp.task) if rdir is not None else None  # reports: top losses
+    task = top if top is not None else exp.task
+    result = exp.trainer.evaluate(exp.model, task, exp.data.loader(split), split, metrics)
     names = getattr(exp.data, "classes", None)  # the report labels its axes with them
     if names and len(names) == exp.data.num_classes:
         result["classes"] = [str(c) for c in names]
+    if top is not None and rdir is not None:
+        top.save(rdir, split, result.get("classes"))
     return result
 
 
@@ -238,6 +322,6 @@ def evaluate_run(
     if exp.data.sizes.get(split, 0) == 0:
         raise CheckpointError(f"{rdir}: the data has no '{split}' split")
     load_checkpoint(ckpt, exp.model, prefer_ema=True)
-    result = _evaluate_split(exp, split)
+    result = _evaluate_split(exp, split, rdir)
     write_json(rdir / f"eval_{split}.json", result)
     return result

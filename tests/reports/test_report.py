@@ -37,17 +37,20 @@ def test_report_of_a_real_run(tiny_run: Path, capsys) -> None:
     assert capsys.readouterr().out.strip() == str(out)
     html = out.read_text()
     assert_offline(html)
-    for png in ("curves.png", "confusion.png", "per_class.png", "roc_pr.png"):
+    pngs = ("curves.png", "confusion.png", "per_class.png", "roc_pr.png", "top_losses.png")
+    for png in (*pngs, "norms.png"):
         assert (tiny_run / png).is_file(), png
     images = embedded_images(html)
-    # curves, confusion, per-class, ROC/PR (constant LR: stated, not drawn)
-    assert len(images) == 4
+    # curves, confusion, per-class, ROC/PR, top losses, norms (constant LR: stated, not drawn)
+    assert len(images) == 6
     assert all(im.format == "PNG" and im.width > 200 for im in images)
     summary = json.loads((tiny_run / "summary.json").read_text())
     test_acc = summary["test"]["test/acc"]
     assert f"{test_acc:.4g}" in html  # the test figures are on the page
-    for heading in ("Results", "Training curves", "Test set", "Most confused pairs", "env.json"):
+    headings = ("Results", "Training curves", "Test set", "Most confused pairs", "env.json")
+    for heading in (*headings, "Top losses", "Weights and gradients", "<h2>Model</h2>"):
         assert heading in html
+    assert "Total params: 643" in html  # torchinfo's table: 36·16+16 + 16·3+3
     assert "constant learning rate 0.05" in html and "did not finish" not in html
 
 

@@ -4,5 +4,13 @@ from trainlab.callbacks.base import CALLBACKS, register_callback
 from trainlab.callbacks.checkpoint import ModelCheckpoint
 from trainlab.callbacks.early_stopping import EarlyStopping
 from trainlab.callbacks.progress import ProgressBar
+from trainlab.callbacks.weight_monitor import WeightMonitor
 
-__all__ = ["CALLBACKS", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "register_callback"]
+__all__ = [
+    "CALLBACKS",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "WeightMonitor",
+    "register_callback",
+]

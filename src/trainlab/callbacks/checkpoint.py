@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from trainlab.train.checkpoint import (
+    latest_checkpoint,
     prune_checkpoints,
     rng_state,
     save_checkpoint,
@@ -64,7 +65,9 @@ def _task_state(task: Any) -> Any:
 
 class ModelCheckpoint:
     """Saves ``checkpoints/step-N`` at every epoch end (and every ``every_steps`` steps), keeps
-    the newest ``keep`` plus the best by ``monitor``."""
+    the newest ``keep`` plus the best by ``monitor``. With ``save_initial`` it also saves the
+    starting point (``step-0``) of a run that has no checkpoint yet: something to roll back to
+    before the first epoch ends (``train.nan_policy: rollback``)."""
 
     def __init__(
         self,
@@ -75,8 +78,10 @@ class ModelCheckpoint:
         every_steps: int | None = None,
         keep: int = 2,
         callbacks: list[Any] | None = None,
+        save_initial: bool = False,
     ) -> None:
         self.dir, self.monitor, self.mode = Path(ckpt_dir), monitor, mode
+        self.save_initial = save_initial
         self.every_steps, self.keep = every_steps, keep
         self.callbacks = callbacks if callbacks is not None else []
         self.best = -math.inf if mode == "max" else math.inf
@@ -105,6 +110,8 @@ class ModelCheckpoint:
         # A process killed mid-save leaves a .tmp-* folder; it never became a checkpoint.
         for stale in self.dir.glob(".tmp-*") if self.dir.is_dir() else []:
             shutil.rmtree(stale, ignore_errors=True)
+        if self.save_initial and (not self.dir.is_dir() or latest_checkpoint(self.dir) is None):
+            self.save(state)
 
     def on_batch_end(self, state: TrainState) -> None:
         if self.every_steps and state.step % self.every_steps == 0:

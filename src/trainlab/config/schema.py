@@ -83,11 +83,23 @@ class TrainSection(BaseModel):
     # EMA of the weights (e.g. 0.999): evaluated, selected and tested instead of the raw weights.
     ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     # Non-finite loss: "stop" ends the run naming the step (checked at log points, no per-step
-    # sync); "skip" drops the batch (a host sync per batch).
-    nan_policy: Literal["stop", "skip"] = "stop"
+    # sync); "skip" drops the batch (a host sync per batch); "rollback" continues from the last
+    # good checkpoint with the learning rate × rollback_lr_factor, at most max_rollbacks times.
+    nan_policy: Literal["stop", "skip", "rollback"] = "stop"
+    rollback_lr_factor: float = Field(0.5, gt=0.0, lt=1.0)
+    max_rollbacks: int = Field(3, ge=1)
+    # Recompute activations in backward for models that support it (less memory, ~30 % slower).
+    grad_checkpointing: bool = False
     deterministic: bool = False  # torch.use_deterministic_algorithms(True)
     tensorboard: bool = True  # event files in <run>/tb: scalars, histograms, graph, inputs
     hist_every: int = Field(100, ge=1)  # optimizer steps between weight/gradient histograms
+    norms: bool = True  # per-layer weight and gradient L2 norms every hist_every steps
+    # MLflow (pip install 'trainlab[mlflow]'): params, metrics, report and plots of the run, into
+    # mlflow_uri (default: sqlite:///<runs folder>/mlflow.db, or $MLFLOW_TRACKING_URI) under the
+    # experiment mlflow_experiment (default: the recipe's name).
+    mlflow: bool = False
+    mlflow_uri: str | None = None
+    mlflow_experiment: str | None = None
     report: bool = True  # figures + report.html at the end of the run (~1 s)
     sync_batchnorm: bool = False  # under torchrun: batch statistics over all ranks (CUDA)
 

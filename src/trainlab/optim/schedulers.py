@@ -19,7 +19,7 @@ from trainlab.config.validate import validate_options
 from trainlab.errors import ConfigError
 from trainlab.registry import Registry
 
-__all__ = ["SCHEDULERS", "Schedule", "ScheduleContext", "build_scheduler"]
+__all__ = ["SCHEDULERS", "Schedule", "ScheduleContext", "build_scheduler", "scale_lr"]
 
 
 @dataclass(frozen=True)
@@ -172,3 +172,25 @@ def build_scheduler(
     warmup = lrs.LinearLR(opt, start_factor=warmup_start_factor, total_iters=warm)
     seq = lrs.SequentialLR(opt, [warmup, sched.scheduler], milestones=[warm])
     return Schedule(seq, interval="step")
+
+
+def scale_lr(opt: Opt, schedule: Schedule | None, factor: float) -> None:
+    """Multiply every learning rate ``opt`` and its schedule will use by ``factor``: the
+    current LR, and the base/peak/floor LRs schedules compute it from (a one-cycle's peak,
+    a warm-up's target, a cyclic schedule's bounds), so the whole remaining trajectory is
+    scaled. Used to roll back after a divergence (``train.nan_policy: rollback``)."""
+    for group in opt.param_groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+            if isinstance(group.get(key), (int, float)):
+                group[key] *= factor
+    if schedule is not None:
+        _scale_scheduler(schedule.scheduler, factor)
+
+
+def _scale_scheduler(sched: Any, factor: float) -> None:
+    for attr in ("base_lrs", "max_lrs", "min_lrs", "_last_lr"):
+        values = getattr(sched, attr, None)
+        if isinstance(values, list):
+            setattr(sched, attr, [v * factor for v in values])
+    for child in getattr(sched, "_schedulers", []):  # SequentialLR: warm-up, then the main one
+        _scale_scheduler(child, factor)

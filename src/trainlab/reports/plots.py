@@ -1,5 +1,5 @@
 """Figures of a run, as PNG files: curves, LR schedule, confusion matrix, per-class bars,
-ROC/PR curves, and overlays of several runs.
+ROC/PR curves, weight and gradient norms, top losses, and overlays of several runs.
 
 Figures are built with ``matplotlib.figure.Figure`` directly, not ``pyplot``: no global figure
 state and no GUI backend, so plotting is safe from threads and from machines without a display.
@@ -22,6 +22,8 @@ __all__ = [
     "plot_per_class",
     "plot_roc_pr",
     "plot_overlay",
+    "plot_norms",
+    "plot_top_losses",
 ]
 
 DPI = 100
@@ -218,3 +220,96 @@ def plot_overlay(runs: Sequence[RunData], keys: Sequence[str], out: Path) -> Pat
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return _save(fig, out)
+
+
+def norm_layers(records: Sequence[dict[str, Any]], top: int = 8) -> list[str]:
+    """The layers to draw: all of them when few, else ``top`` spread evenly over the depth
+    (first and last included), where vanishing or exploding gradients show.
+
+    >>> norm_layers([{"weight": {f"l{i}": 1.0 for i in range(20)}}], top=4)
+    ['l0', 'l6', 'l13', 'l19']
+    """
+    layers: list[str] = []
+    for r in records:
+        layers.extend(k for k in r.get("weight", {}) if k not in layers)
+    if len(layers) <= top:
+        return layers
+    picks = sorted({round(i * (len(layers) - 1) / (top - 1)) for i in range(top)})
+    return [layers[i] for i in picks]
+
+
+def plot_norms(records: Sequence[dict[str, Any]], out: Path, top: int = 8) -> Path | None:
+    """Per-layer weight and gradient L2 norms over optimizer steps (``norms.jsonl`` records);
+    gradients on a log scale. None when fewer than two records."""
+    if len(records) < 2:
+        return None
+    layers = norm_layers(records, top)
+    n_all = len({k for r in records for k in r.get("weight", {})})
+    fig = _figure(11, 3.8)
+    axes = fig.subplots(1, 2)
+    for ax, kind in zip(axes, ("weight", "grad")):
+        for layer in layers:
+            pts = [(r["step"], r[kind][layer]) for r in records if layer in r.get(kind, {})]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", ms=2, lw=1.2, label=layer)
+        ax.set(title=f"{kind} L2 norm per layer", xlabel="step")
+        ax.grid(alpha=0.3)
+    if any(r.get("grad") for r in records) and _positive(records, "grad"):
+        axes[1].set_yscale("log")  # gradients span decades between layers and over training
+    shown = (
+        f"{len(layers)} of {n_all} layers,\nspread over the depth" if n_all > len(layers) else ""
+    )
+    handles, labels = axes[0].get_legend_handles_labels()
+    # Beside the panels, not on them: lines of several layers fill the whole plot area.
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7, title=shown or None,
+               title_fontsize=7)  # fmt: skip
+    return _save(fig, out)
+
+
+def _positive(records: Sequence[dict[str, Any]], kind: str) -> bool:
+    return all(v > 0 for r in records for v in r.get(kind, {}).values())
+
+
+def plot_top_losses(
+    rows: Sequence[dict[str, Any]], images: Any, out: Path, names: list[str] | None = None
+) -> Path | None:
+    """A grid of the highest-loss examples, worst first: each image titled true / predicted,
+    the prediction's confidence and the loss. ``images``: array (k, C, H, W) in row order."""
+    import numpy as np
+
+    n = min(len(rows), len(images))
+    if n == 0:
+        return None
+    cols = min(4, n)
+    nrows = -(-n // cols)
+    fig = _figure(2.2 * cols, 2.5 * nrows)
+    axes = fig.subplots(nrows, cols, squeeze=False).ravel()
+    for ax, row, img in zip(axes, rows, images):
+        ax.imshow(_display(np.asarray(img, dtype=float)), cmap="gray", interpolation="nearest")
+        true, pred = _label(row, "target", names), _label(row, "pred", names)
+        ax.set_title(
+            f"{true} → {pred}\nconf {row.get('confidence', 0):.2f} · loss {row['loss']:.2f}",
+            fontsize=8,
+            color=VAL if true != pred else "black",
+        )
+        ax.set_axis_off()
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    return _save(fig, out)
+
+
+def _label(row: dict[str, Any], key: str, names: list[str] | None) -> str:
+    i = row.get(key)
+    if names and isinstance(i, int) and 0 <= i < len(names):
+        return names[i]
+    return str(i)
+
+
+def _display(img: Any) -> Any:
+    """(C, H, W) normalised inputs → (H, W) or (H, W, 3) in [0, 1], scaled per image."""
+    import numpy as np
+
+    img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+    img = np.nan_to_num(img)
+    lo, hi = float(img.min()), float(img.max())
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)

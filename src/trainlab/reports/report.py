@@ -1,8 +1,8 @@
 """``report.html`` for one run: recipe, environment, metrics, every plot, the run's warnings.
 
 ``build_report(run_dir)`` reads the run directory only, writes the figures as PNG files beside
-it (``curves.png``, ``lr.png``, ``confusion.png``, ``per_class.png``, ``roc_pr.png``) and the
-page, self-contained, as ``report.html``.
+it (``curves.png``, ``lr.png``, ``confusion.png``, ``per_class.png``, ``roc_pr.png``,
+``norms.png``, ``top_losses.png``) and the page, self-contained, as ``report.html``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from trainlab.reports import plots
+from trainlab.reports import insight, plots
 from trainlab.reports.page import esc, fmt, image, page, section, table, write_atomic
 from trainlab.reports.rundata import RunData, load_run
 
@@ -67,6 +67,7 @@ def make_figures(run: RunData) -> dict[str, Path | None]:
         names = run.class_names(len(roc[0]))
         areas = (ev.get(f"{split}/auroc"), ev.get(f"{split}/ap"))
         figs["roc_pr"] = plots.plot_roc_pr(roc, pr, out / "roc_pr.png", names, areas)
+    figs.update(insight.figures(run))  # norms.png, top_losses.png
     return figs
 
 
@@ -114,9 +115,10 @@ def confused_pairs(cm: list[list[float]], names: list[str], top: int = 8) -> lis
 
 def render(run: RunData, figures: dict[str, Path | None]) -> str:
     """The report page as a string (figures embedded)."""
+    note = insight.warnings_note(run)
     body = [
         _header(run),
-        _warnings(run.warnings),
+        _warnings(run.warnings + ([note] if note else [])),
         section("Results", _results(run)),
         section(
             "Training curves",
@@ -124,6 +126,10 @@ def render(run: RunData, figures: dict[str, Path | None]) -> str:
             image(figures.get("lr"), "learning rate per step"),
         ),
         _evaluation_section(run, figures),
+        insight.top_losses_section(run, figures),
+        insight.norms_section(figures),
+        insight.model_section(run),
+        insight.warnings_section(run),
         section(
             "Recipe and environment",
             '<div class="cols"><div><h3>config.yaml (resolved)</h3>'

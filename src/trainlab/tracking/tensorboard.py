@@ -8,7 +8,6 @@ same weights as a run without it.
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import math
 import warnings
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainlab.tracking.grads import StepGrads
 from trainlab.train.state import TrainState
 
 __all__ = ["TensorBoardLogger"]
@@ -64,8 +64,7 @@ class TensorBoardLogger:
         self._sample: torch.Tensor | None = None
         self._hook: Any = None
         self._sample_written = False
-        self._grad_hooks: list[Any] = []
-        self._grads: dict[str, torch.Tensor] = {}
+        self._grads = StepGrads(hist_every)
 
     # -- events ------------------------------------------------------------------------------
     def on_fit_start(self, state: TrainState) -> None:
@@ -79,8 +78,7 @@ class TensorBoardLogger:
         self.writer = SummaryWriter(str(self.log_dir), purge_step=purge, flush_secs=self.flush_secs)
         if state.step == 0:
             self._histograms(state.model, 0, grads=False)
-        if (state.step + 1) % self.hist_every == 0:
-            self._arm(state.model)
+        self._grads.start(state.model, state.step)
         self._sample_written = not (self.graph or self.images)
         if not self._sample_written:
             # Capture the first training batch as it enters the model: the callback API
@@ -94,9 +92,7 @@ class TensorBoardLogger:
             self._write_sample(state.model, state.step)
         if state.step % self.hist_every == 0:
             self._histograms(state.model, state.step, grads=True)
-        self._disarm()
-        if (state.step + 1) % self.hist_every == 0:
-            self._arm(state.model)
+        self._grads.advance(state.model, state.step)
 
     def on_log(self, state: TrainState, record: dict[str, Any]) -> None:
         if self.writer is None:
@@ -120,7 +116,7 @@ class TensorBoardLogger:
 
     def close(self) -> None:
         self._remove_hook()
-        self._disarm()
+        self._grads.close()
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -136,33 +132,10 @@ class TensorBoardLogger:
             self._hook.remove()
             self._hook = None
 
-    def _arm(self, model: nn.Module) -> None:
-        """Keep a reference to each gradient of the coming optimizer step.
-
-        The loop may free gradients (``zero_grad(set_to_none=True)``) before ``on_batch_end``.
-        A post-accumulate hook sees ``p.grad`` once backward has filled it; the reference keeps
-        that tensor alive until ``on_batch_end`` reads it, and later in-place changes (gradient
-        accumulation, AMP unscaling, clipping, DDP averaging) are visible through it. Hooks are
-        armed only for histogram steps, so other steps pay nothing.
-        """
-        for name, p in model.named_parameters():
-            if p.requires_grad:
-                hook = p.register_post_accumulate_grad_hook(functools.partial(self._keep, name))
-                self._grad_hooks.append(hook)
-
-    def _keep(self, name: str, p: torch.Tensor) -> None:
-        if p.grad is not None:
-            self._grads[name] = p.grad
-
-    def _disarm(self) -> None:
-        for hook in self._grad_hooks:
-            hook.remove()
-        self._grad_hooks, self._grads = [], {}
-
     def _histograms(self, model: nn.Module, step: int, *, grads: bool) -> None:
         for name, p in model.named_parameters():
             self.writer.add_histogram(f"weights/{name}", _finite(p), step)
-            g = self._grads.get(name, p.grad) if grads else None
+            g = self._grads.grad(name, p) if grads else None
             if g is not None:
                 self.writer.add_histogram(f"grads/{name}", _finite(g), step)
 

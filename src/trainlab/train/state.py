@@ -39,7 +39,8 @@ class TrainState:
     run_dir: Path | None = None
     samples_per_s: float = 0.0
     skipped: int = 0  # batches skipped for a non-finite loss (train.nan_policy=skip)
-    diverged: bool = False  # a non-finite loss stopped training (train.nan_policy=stop)
+    diverged: bool = False  # a non-finite loss stopped training (nan_policy stop or rollback)
+    rollbacks: int = 0  # returns to the last good checkpoint after a non-finite loss
 
     @property
     def lr(self) -> float:
