@@ -44,11 +44,14 @@ class RBM(nn.Module):
         return -(v @ self.b_v) - F.softplus(F.linear(v, self.W, self.b_h)).sum(-1)
 
     @torch.no_grad()
-    def gibbs(self, v: torch.Tensor, k: int = 1) -> torch.Tensor:
-        """k alternating steps v → h → v, sampling binary hidden and visible states."""
+    def gibbs(
+        self, v: torch.Tensor, k: int = 1, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """k alternating steps v → h → v, sampling binary hidden and visible states
+        (from ``generator`` when given: evaluation draws its chains from a private RNG)."""
         for _ in range(k):
-            h = torch.bernoulli(self.hidden_prob(v))
-            v = torch.bernoulli(self.visible_prob(h))
+            h = torch.bernoulli(self.hidden_prob(v), generator=generator)
+            v = torch.bernoulli(self.visible_prob(h), generator=generator)
         return v
 
     def cd_loss(self, v: torch.Tensor, k: int = 1) -> torch.Tensor:

@@ -1,8 +1,11 @@
 """Tasks: one kind of objective each (train_step / eval_step / metrics)."""
 
 from trainlab.tasks import (  # noqa: F401 - importing a task module registers its tasks
+    adversarial_autoencoding,
     autoencoding,
+    capsule,
     classification,
+    contrastive_divergence,
     forecasting,
     gan,
     language_model,
