@@ -55,26 +55,38 @@ class TestEachEpoch:
     ``rows`` gets ``(epoch, wall_s, val_acc, test_acc)`` per epoch, ``wall_s`` counted from
     ``t0`` (a ``time.perf_counter()`` value) minus the time spent here. With ``stop_at``, the
     run stops (``state.should_stop``, a documented flag) at the first epoch whose test
-    accuracy reaches it. Set ``exp`` (from ``build_experiment``) before training.
+    accuracy reaches it. Set ``exp`` (from ``build_experiment``) before training. With
+    ``every_steps``, the test split is also scored every that many optimizer steps within an
+    epoch (rows with a fractional epoch), so a target crossed mid-epoch is timed there.
     """
 
     __test__ = False  # not a pytest test class, whatever its name says
 
-    def __init__(self, t0: float, stop_at: float | None = None) -> None:
+    def __init__(
+        self, t0: float, stop_at: float | None = None, every_steps: int | None = None
+    ) -> None:
         self.t0 = t0
-        self.stop_at = stop_at
+        self.stop_at, self.every_steps = stop_at, every_steps
         self.exp: Any = None
-        self.rows: list[tuple[int, float, float, float]] = []
+        self.rows: list[tuple[float, float, float, float]] = []
         self.excluded = 0.0
 
+    def on_batch_end(self, state: Any) -> None:
+        at_epoch_end = state.batch >= state.steps_per_epoch  # on_epoch_end scores that one
+        if self.every_steps and state.step % self.every_steps == 0 and not at_epoch_end:
+            self._score(state, state.epoch + state.batch / state.steps_per_epoch)
+
     def on_epoch_end(self, state: Any) -> None:
+        self._score(state, state.epoch)
+
+    def _score(self, state: Any, epoch: float) -> None:
         now = time.perf_counter()
         wall = now - self.t0 - self.excluded
         exp = self.exp
         metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
         test = exp.trainer.evaluate(state.model, exp.task, exp.data.loader("test"), "test", metrics)
         val = state.metrics.get("val/acc", float("nan"))
-        self.rows.append((state.epoch, wall, val, test["test/acc"]))
+        self.rows.append((epoch, wall, val, test["test/acc"]))
         if self.stop_at is not None and test["test/acc"] >= self.stop_at:
             state.should_stop = True
             state.stop_reason = f"test accuracy reached {self.stop_at:.4f} (bench)"
