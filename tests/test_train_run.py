@@ -45,6 +45,9 @@ def test_run_directory_contents_and_eval(recipe, tmp_path, capsys) -> None:
         assert (run / name).exists(), name
     env = json.loads((run / "env.json").read_text())
     assert {"python", "torch", "device", "cpu_capability", "git_commit", "git_dirty"} <= env.keys()
+    data = json.loads((run / "data.json").read_text())  # split sizes, train-split statistics
+    assert data["sizes"] == {"train": 192, "val": 48, "test": 48}
+    assert len(data["mean"]) == len(data["std"]) == 1 and data["std"][0] > 0
     records = read_metrics(run / "metrics.jsonl")
     keys = set().union(*records)
     assert {"train/loss", "val/loss", "val/acc", "val/f1", "step", "epoch"} <= keys

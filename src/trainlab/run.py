@@ -138,6 +138,8 @@ def _train_run(
             rdir / "env.json",
             env_info(exp.trainer.device, exp.trainer.precision, exp.trainer.channels_last),
         )
+        # Split sizes, normalisation statistics (from the training split), skipped rows/files.
+        write_json(rdir / "data.json", exp.data.describe())
     state = _restore(exp, ckpt, callbacks) if ckpt is not None else None
     if state is not None and main:
         truncate_after(rdir / "metrics.jsonl", state.step)
