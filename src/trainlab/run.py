@@ -145,15 +145,7 @@ def _train_run(
         truncate_after(rdir / "metrics.jsonl", state.step)
     t0 = time.perf_counter()
     with stopper.installed():
-        state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)
-        while state.diverged and cfg.train.nan_policy == "rollback" and stopper.signum is None:
-            if state.rollbacks >= cfg.train.max_rollbacks:
-                state.stop_reason += f"; gave up after {state.rollbacks} rollbacks"
-                break
-            state = _roll_back(exp, rdir, callbacks, state, console)
-            state = exp.trainer.fit(
-                exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state
-            )
+        state = _fit(exp, rdir, callbacks, state, stopper, console)
     barrier(dist)  # rank 0's last checkpoint is on disk before any rank reads it
     # Under torchrun a signal may reach one rank only; all ranks end the same way.
     if agree_any(stopper.signum is not None, dist):
@@ -188,6 +180,27 @@ def _write_outputs(
     for cb in callbacks:  # MLflow gets the test metrics, the report and the plots
         if isinstance(cb, MLflowLogger):
             cb.log_results(dict(summary), failed=failed)
+
+
+def _fit(
+    exp: Any,
+    rdir: Path,
+    callbacks: list[Any],
+    state: TrainState | None,
+    stopper: SignalStop,
+    console: Console,
+) -> TrainState:
+    """``Trainer.fit``, and again from the last good checkpoint after each divergence while
+    ``train.nan_policy: rollback`` allows (the same loop, restarted as a resume would)."""
+    t = exp.cfg.train
+    state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)
+    while state.diverged and t.nan_policy == "rollback" and stopper.signum is None:
+        if state.rollbacks >= t.max_rollbacks:
+            state.stop_reason += f"; gave up after {state.rollbacks} rollbacks"
+            break
+        state = _roll_back(exp, rdir, callbacks, state, console)
+        state = exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule, state)
+    return state
 
 
 def _roll_back(
