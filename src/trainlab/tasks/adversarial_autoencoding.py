@@ -47,6 +47,7 @@ from trainlab.tasks.autoencoding import ReconLoss, recon_per_sample
 from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.common import bare_model, to_unit_range
 from trainlab.tasks.gan import frozen
+from trainlab.tasks.side_optimizer import SideOptimizer
 
 if TYPE_CHECKING:
     from torchmetrics import MetricCollection
@@ -100,8 +101,7 @@ class AAETask:
             )
         self.loss, self.adv_weight, self.rescale = loss, adv_weight, rescale
         self.d_lr, self.d_betas, self.eval_seed = d_lr, tuple(d_betas), eval_seed
-        self.d_optimizer: torch.optim.Optimizer | None = None
-        self._pending: dict[str, Any] | None = None  # state loaded before setup() built the opt
+        self.d_side = SideOptimizer(d_lr, self.d_betas)  # the discriminator's Adam
 
     # -- hooks the trainer and experiment call ------------------------------------------------
     def optim_module(self, model: nn.Module) -> nn.Module:
@@ -111,26 +111,17 @@ class AAETask:
 
     def setup(self, model: nn.Module, device: torch.device) -> None:
         """Build the discriminator's Adam; a second call for the same one keeps its state."""
-        d = _parts(model).discriminator
-        if self.d_optimizer is not None:
-            built = [p for g in self.d_optimizer.param_groups for p in g["params"]]
-            if [id(p) for p in built] == [id(p) for p in d.parameters()]:
-                return
-        self.d_optimizer = torch.optim.Adam(d.parameters(), lr=self.d_lr, betas=self.d_betas)
-        if self._pending is not None:  # a checkpoint was restored before training started
-            self.d_optimizer.load_state_dict(self._pending)
-            self._pending = None
+        self.d_side.build(_parts(model).discriminator)
+
+    @property
+    def d_optimizer(self) -> torch.optim.Optimizer | None:
+        return self.d_side.opt
 
     def state_dict(self) -> dict[str, Any]:
-        opt = self.d_optimizer.state_dict() if self.d_optimizer is not None else self._pending
-        return {"d_optimizer": opt}
+        return {"d_optimizer": self.d_side.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        opt = state.get("d_optimizer")
-        if self.d_optimizer is not None and opt is not None:
-            self.d_optimizer.load_state_dict(opt)
-        else:
-            self._pending = opt
+        self.d_side.load_state_dict(state.get("d_optimizer"))
 
     # -- steps ----------------------------------------------------------------------------------
     def _recon(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -1,0 +1,47 @@
+"""The optimizer a task owns for part of the model (a GAN's or an adversarial autoencoder's
+discriminator), next to the recipe's optimizer that the trainer steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["SideOptimizer"]
+
+
+class SideOptimizer:
+    """An Adam over one module's parameters, built when the task is set up and saved in the
+    task's checkpoint state.
+
+    ``build`` may be called again (a resumed or rolled-back run sets the task up again): for the
+    same parameters it keeps the optimizer and its moments. A state loaded before the optimizer
+    exists (checkpoints are restored before training starts) is applied when it is built.
+    """
+
+    def __init__(self, lr: float, betas: tuple[float, float]) -> None:
+        self.lr, self.betas = lr, betas
+        self.opt: torch.optim.Optimizer | None = None
+        self._pending: dict[str, Any] | None = None
+
+    def build(self, module: nn.Module) -> torch.optim.Optimizer:
+        params = list(module.parameters())
+        if self.opt is not None:
+            built = [p for g in self.opt.param_groups for p in g["params"]]
+            if [id(p) for p in built] == [id(p) for p in params]:
+                return self.opt
+        self.opt = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+        if self._pending is not None:
+            self.opt.load_state_dict(self._pending)
+            self._pending = None
+        return self.opt
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.opt.state_dict() if self.opt is not None else self._pending
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if self.opt is not None and state is not None:
+            self.opt.load_state_dict(state)
+        else:
+            self._pending = state
