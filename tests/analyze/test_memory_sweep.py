@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 from torch import nn
@@ -108,3 +111,15 @@ def test_largest_batch_bisection() -> None:
 
     assert largest_batch(memory_at, 1000 + 100 * 300, 256, 512) == 300
     assert len(calls) <= 8
+
+
+def _count_and_forget() -> weakref.ref:
+    net = nn.Sequential(nn.Linear(100, 10), nn.Sigmoid())  # sigmoid saves its output
+    assert saved_tensor_bytes(lambda: net(torch.randn(8, 100)), list(net.parameters())) > 0
+    return weakref.ref(net[0].weight)
+
+
+def test_counting_saved_tensors_leaves_no_graph_alive() -> None:
+    weight = _count_and_forget()
+    gc.collect()
+    assert weight() is None  # no forward graph (and its weights) kept by the counting hooks
