@@ -132,13 +132,8 @@ class AAETask:
         return per_pixel, x_hat, z, target
 
     def _d_step(self, d: nn.Module, prior: torch.Tensor, code: torch.Tensor) -> dict[str, Any]:
-        assert self.d_optimizer is not None  # train_step builds it when setup() was not called
-        self.d_optimizer.zero_grad(set_to_none=True)
         d_loss, d_prior, d_code = d_loss_fn(d, prior, code)
-        d_loss.backward()
-        self.d_optimizer.step()
-        # No stale D gradients: the trainer's clipping then sees the autoencoder's alone.
-        self.d_optimizer.zero_grad(set_to_none=True)
+        self.d_side.step(d_loss)
         return {
             "d_loss": d_loss.detach(),
             "d_prior": torch.sigmoid(d_prior.detach()).mean(),

@@ -143,15 +143,10 @@ class GANTask:
         return to_unit_range(x) * 2 - 1 if self.rescale else x  # [-1, 1]: the tanh range
 
     def _d_step(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> dict[str, Any]:
-        assert self.d_optimizer is not None  # train_step builds it when setup() was not called
         for _ in range(self.d_steps):
-            self.d_optimizer.zero_grad(set_to_none=True)
             d_real, d_fake = d(real).float(), d(fake).float()  # (N, 1) logits
             d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-            d_loss.backward()
-            self.d_optimizer.step()
-        # No stale D gradients: the trainer's clipping then sees the generator's alone.
-        self.d_optimizer.zero_grad(set_to_none=True)
+            self.d_side.step(d_loss)
         return {
             "d_loss": d_loss.detach(),
             "d_real": torch.sigmoid(d_real.detach()).mean(),

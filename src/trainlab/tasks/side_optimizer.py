@@ -37,6 +37,16 @@ class SideOptimizer:
             self._pending = None
         return self.opt
 
+    def step(self, loss: torch.Tensor) -> None:
+        """One update of the module on ``loss``. Gradients are cleared before (the main
+        objective's backward also reaches this module) and after (the trainer's clipping then
+        sees the main optimizer's gradients alone)."""
+        assert self.opt is not None, "build() first"
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+
     def state_dict(self) -> dict[str, Any] | None:
         return self.opt.state_dict() if self.opt is not None else self._pending
 
