@@ -83,9 +83,10 @@ def test_sigterm_to_one_rank_stops_all_at_the_same_step_and_resumes_exactly(
     proc = subprocess.Popen(_torchrun(str(path), "--run-dir", str(cut)), env=env, stdout=log,
                             stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + 60
-    while not (cut / "metrics.jsonl").is_file() or len(
-        (cut / "metrics.jsonl").read_text().splitlines()
-    ) < 20:
+    while (
+        not (cut / "metrics.jsonl").is_file()
+        or len((cut / "metrics.jsonl").read_text().splitlines()) < 20
+    ):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     rank1 = [p for p in _children(proc.pid) if _rank_of(p) == 1]

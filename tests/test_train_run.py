@@ -62,6 +62,14 @@ def test_run_directory_contents_and_eval(recipe, tmp_path, capsys) -> None:
     assert printed["test/acc"] == summary["test"]["test/acc"]
     assert printed["test/loss"] == pytest.approx(summary["test"]["test/loss"], rel=1e-6)
     assert len(printed["test/confusion"]) == 3
+    # Overrides change how the saved run is evaluated (here: flip TTA), and are recorded.
+    assert main(["eval", str(run), "--json", "task.tta=flip"]) == 0
+    tta = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert tta["overrides"] == ["task.tta=flip"]
+    assert tta["test/loss"] != pytest.approx(summary["test"]["test/loss"], rel=1e-6)
+    assert json.loads((run / "eval_test.json").read_text())["overrides"] == ["task.tta=flip"]
+    assert main(["eval", str(run), "task.tta=spin"]) == 2  # one clear line, exit 2
+    assert "task.tta: 'spin'" in capsys.readouterr().err
 
 
 def test_same_seed_same_weights_and_saved_config_reproduces(recipe, tmp_path) -> None:

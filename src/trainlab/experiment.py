@@ -129,6 +129,7 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
         nan_policy=t.nan_policy,
         deterministic=t.deterministic,
         sync_batchnorm=t.sync_batchnorm,
+        fold_batchnorm=t.fold_batchnorm,
         callbacks=callbacks or [],
     )
     seed_everything(cfg.seed)

@@ -15,7 +15,7 @@ from trainlab.callbacks.checkpoint import ModelCheckpoint, callback_keys
 from trainlab.callbacks.progress import ProgressBar
 from trainlab.callbacks.signals import SignalStop
 from trainlab.callbacks.weight_monitor import WeightMonitor
-from trainlab.config.load import load_config, parse_config
+from trainlab.config.load import load_config
 from trainlab.config.schema import Config
 from trainlab.errors import CheckpointError, RunInterrupted, TrainingDiverged
 from trainlab.experiment import (
@@ -324,19 +324,26 @@ def _print_summary(summary: RunResult, console: Console) -> None:
 
 
 def evaluate_run(
-    run_dir: str | Path, split: str = "test", which: str = "best", console: Console | None = None
+    run_dir: str | Path,
+    split: str = "test",
+    which: str = "best",
+    console: Console | None = None,
+    overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     """Load a run's best (or latest) checkpoint and evaluate it on ``split``; saves
-    ``eval_<split>.json`` in the run directory and returns the metrics."""
+    ``eval_<split>.json`` in the run directory and returns the metrics. ``overrides`` change
+    the run's config.yaml for this evaluation only (e.g. ``["task.tta=flip"]``)."""
     rdir = Path(run_dir)
     if not (rdir / "config.yaml").is_file():
         raise CheckpointError(f"{rdir}: not a run directory (no config.yaml)")
     ckpt = resolve_checkpoint(rdir, which)
-    cfg = parse_config(yaml.safe_load((rdir / "config.yaml").read_text()))
+    cfg = load_config(rdir / "config.yaml", overrides)
     exp = build_experiment(cfg)
     if exp.data.sizes.get(split, 0) == 0:
         raise CheckpointError(f"{rdir}: the data has no '{split}' split")
     load_checkpoint(ckpt, exp.model, prefer_ema=True)
     result = _evaluate_split(exp, split, rdir)
+    if overrides:
+        result["overrides"] = list(overrides)
     write_json(rdir / f"eval_{split}.json", result)
     return result

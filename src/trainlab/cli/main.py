@@ -69,8 +69,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from trainlab.run import evaluate_run
 
-    result = evaluate_run(args.run, split=args.split, which=args.checkpoint)
-    table = Table(title=f"{args.run} ({args.split}, {args.checkpoint} checkpoint)")
+    result = evaluate_run(args.run, split=args.split, which=args.checkpoint,
+                          overrides=args.overrides)  # fmt: skip
+    extra = f", {' '.join(args.overrides)}" if args.overrides else ""
+    table = Table(title=f"{args.run} ({args.split}, {args.checkpoint} checkpoint{extra})")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in result.items():
@@ -130,9 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "eval",
         help="evaluate a run's checkpoint on a split",
-        description="Load a run's best checkpoint and compute its metrics.",
+        description="Load a run's best checkpoint and compute its metrics; overrides of the "
+        "run's config.yaml change how it is evaluated (e.g. task.tta=flip).",
     )
     e.add_argument("run", metavar="RUN_DIR")
+    e.add_argument("overrides", nargs="*", help="e.g. task.tta=flip data.eval_batch_size=500")
     e.add_argument("--split", default="test", choices=["test", "val", "train"])
     e.add_argument("--checkpoint", default="best", choices=["best", "latest"])
     e.add_argument("--json", action="store_true", help="also print the metrics as JSON")

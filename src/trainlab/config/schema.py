@@ -102,6 +102,9 @@ class TrainSection(BaseModel):
     mlflow_experiment: str | None = None
     report: bool = True  # figures + report.html at the end of the run (~1 s)
     sync_batchnorm: bool = False  # under torchrun: batch statistics over all ranks (CUDA)
+    # Evaluate a copy with each batch norm folded into the convolution before it: the same
+    # predictions (to float rounding), ~1.4x faster for the default CNN on the CPU.
+    fold_batchnorm: bool = True
 
 
 class Config(BaseModel):

@@ -19,6 +19,23 @@ __all__ = ["ClassificationTask", "RegressionTask"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
+# Test-time augmentation: the views a prediction averages over (the input itself first).
+TTA_VIEWS: dict[str | None, tuple[str, ...]] = {None: (), "flip": ("hflip",)}
+
+
+def tta_logits(model: nn.Module, x: torch.Tensor, tta: str, sigmoid: bool = False) -> torch.Tensor:
+    """Logits of the class probabilities averaged over ``x`` and its TTA views (``flip``: the
+    mirror image), so softmax (sigmoid for ``bce``), argmax and the loss read them as ordinary
+    logits."""
+    if x.dim() != 4:
+        raise ConfigError(f"task.tta: '{tta}' needs image batches (N, C, H, W), got {x.dim()}-D")
+    views = [x] + [x.flip(-1) for v in TTA_VIEWS[tta] if v == "hflip"]
+    logits = torch.stack([model(v).float() for v in views])
+    if sigmoid:  # one-vs-rest: average each class's probability, back to a logit
+        return torch.logit(torch.sigmoid(logits).mean(0), eps=1e-7)
+    n = torch.tensor(float(len(views)))
+    return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0) - torch.log(n)
+
 
 class ClassificationTask:
     """Multi-class classification: logits (N, K) against integer labels (N,)."""
@@ -29,6 +46,7 @@ class ClassificationTask:
         label_smoothing: float = 0.0,
         mixup_alpha: float = 0.0,
         cutmix_alpha: float = 0.0,
+        tta: str | None = None,
     ) -> None:
         if loss not in ("cross_entropy", "bce"):
             raise ConfigError(
@@ -39,6 +57,10 @@ class ClassificationTask:
         self.loss_fn = get_loss(loss)
         self.label_smoothing = label_smoothing
         self.mixup_alpha, self.cutmix_alpha = mixup_alpha, cutmix_alpha
+        if tta not in TTA_VIEWS:
+            valid = ", ".join(k for k in TTA_VIEWS if k)
+            raise ConfigError(f"task.tta: '{tta}' is not a test-time augmentation; valid: {valid}")
+        self.tta, self._sigmoid = tta, loss == "bce"
 
     def train_step(self, model: nn.Module, batch: Batch) -> StepOutput:
         x, y = batch
@@ -55,7 +77,7 @@ class ClassificationTask:
 
     def eval_step(self, model: nn.Module, batch: Batch) -> StepOutput:
         x, y = batch
-        logits = model(x)
+        logits = model(x) if self.tta is None else tta_logits(model, x, self.tta, self._sigmoid)
         # Evaluation loss without smoothing: comparable across recipes.
         return StepOutput(self.loss_fn(logits, y, 0.0), logits.float(), y)
 
@@ -134,10 +156,12 @@ def classification(
     label_smoothing: float = 0.0,
     mixup_alpha: float = 0.0,
     cutmix_alpha: float = 0.0,
+    tta: str | None = None,
 ) -> ClassificationTask:
     """Cross-entropy (with optional label smoothing) or one-vs-rest BCE over K classes;
-    ``mixup_alpha``/``cutmix_alpha`` > 0 turn on Mixup/CutMix in training."""
-    return ClassificationTask(loss, label_smoothing, mixup_alpha, cutmix_alpha)
+    ``mixup_alpha``/``cutmix_alpha`` > 0 turn on Mixup/CutMix in training; ``tta: flip``
+    averages each evaluation's class probabilities over the image and its mirror image."""
+    return ClassificationTask(loss, label_smoothing, mixup_alpha, cutmix_alpha, tta)
 
 
 @register_task("regression")
