@@ -5,15 +5,19 @@ with the recipe's widths, its precision and memory format, the test loader at th
 evaluation batch size). Weights are freshly initialised: throughput does not depend on them.
 Timed, alternating in every repetition:
 
-- ``evaluate``: ``Trainer.evaluate`` over ``data.loader("test")`` with the task's metrics, the
-  path every validation and the per-epoch evaluation take (loss, accuracy, macro P/R/F1,
-  per-class accuracy, confusion matrix, all through torchmetrics). Headline figure.
-- ``evaluate + curves``: the same with ``task.test_metrics`` (adds ROC/PR curves, AUROC, AP,
+- ``Trainer.evaluate``: ``Trainer.evaluate`` over ``data.loader("test")`` with the task's
+  metrics (loss, accuracy, macro P/R/F1, per-class accuracy, confusion matrix, all through
+  torchmetrics), one view per image, batch norm folded (``train.fold_batchnorm``, the default).
+  Headline figure, ``eval_images_per_s``.
+- ``Trainer.evaluate, BN not folded``: the same with ``train.fold_batchnorm: false``.
+- ``Trainer.evaluate, flip TTA``: what the recipe's validation runs (``task.tta: flip``: two
+  forward passes per image); ``+ curves`` adds ``task.test_metrics`` (ROC/PR curves, AUROC, AP,
   top-5): what the end of ``trainlab train`` and ``trainlab eval`` run on the test split.
 - ``loader + forward``: the test loader feeding the bare model, eval mode, ``inference_mode``,
-  the trainer's autocast and channels_last: no loss, no metrics.
+  the trainer's autocast and channels_last: no loss, no metrics, no folding.
 - ``forward``: the bare model alone on the same batches already in memory (normalised, in the
-  model's memory format), ``inference_mode``: the ceiling the others are compared with.
+  model's memory format), ``inference_mode``: the ceiling of the unfolded model; ``forward, BN
+  folded`` the same for ``fold_batchnorm(model)``.
 
 Medians over ``--reps`` repetitions (after one warm-up pass each), with the interquartile range.
 
@@ -23,6 +27,7 @@ Medians over ``--reps`` repetitions (after one warm-up pass each), with the inte
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from collections.abc import Callable
 
@@ -31,6 +36,7 @@ from _common import RECIPE, fmt_spread, spread, sync
 
 from trainlab import load_config
 from trainlab.experiment import Experiment, build_experiment
+from trainlab.train.folding import fold_batchnorm
 
 
 def timed(fn: Callable[[], int], device: torch.device) -> float:
@@ -43,9 +49,13 @@ def timed(fn: Callable[[], int], device: torch.device) -> float:
 
 
 def make_cases(exp: Experiment) -> tuple[dict[str, Callable[[], int]], int, int]:
-    """The four timed passes over the test split, each returning the images it processed;
-    and the number of test images and the evaluation batch size."""
+    """The timed passes over the test split, each returning the images it processed; and the
+    number of test images and the evaluation batch size."""
     trainer, model, task, data = exp.trainer, exp.model, exp.task, exp.data
+    single = copy.copy(task)
+    single.tta = None  # one view per image
+    tta = copy.copy(task)
+    tta.tta = "flip"
     loader = data.loader("test")
     metrics = task.metrics(data.num_classes).to(trainer.device)
     test_metrics = task.test_metrics(data.num_classes).to(trainer.device)
@@ -56,12 +66,17 @@ def make_cases(exp: Experiment) -> tuple[dict[str, Callable[[], int]], int, int]
     batches = [as_input(x) for x, _ in loader.iter_epoch(0)]  # (B, 1, 28, 28), normalised
     n_images = sum(len(x) for x in batches)
 
-    def forward() -> int:
-        model.eval()
-        with torch.inference_mode(), trainer.autocast():
-            for x in batches:
-                model(x)
-        return n_images
+    def bare(net: torch.nn.Module) -> Callable[[], int]:
+        def forward() -> int:
+            with torch.inference_mode(), trainer.autocast():
+                for x in batches:
+                    net(x)
+            return n_images
+
+        return forward
+
+    model.eval()
+    folded = fold_batchnorm(model)
 
     def loader_forward() -> int:
         model.eval()
@@ -72,19 +87,23 @@ def make_cases(exp: Experiment) -> tuple[dict[str, Callable[[], int]], int, int]
                 n += len(x)
         return n
 
-    def evaluate() -> int:
-        trainer.evaluate(model, task, loader, "test", metrics)
-        return n_images
+    def evaluate(t: object, m: object, fold: bool = True) -> Callable[[], int]:
+        def run() -> int:
+            trainer.fold_batchnorm = fold
+            trainer.evaluate(model, t, loader, "test", m)  # type: ignore[arg-type]
+            trainer.fold_batchnorm = True
+            return n_images
 
-    def evaluate_curves() -> int:
-        trainer.evaluate(model, task, loader, "test", test_metrics)
-        return n_images
+        return run
 
     cases = {
-        "forward (inference_mode)": forward,
+        "forward (inference_mode)": bare(model),
+        "forward, BN folded": bare(folded),
         "loader + forward": loader_forward,
-        "Trainer.evaluate": evaluate,
-        "Trainer.evaluate + curves": evaluate_curves,
+        "Trainer.evaluate": evaluate(single, metrics),
+        "Trainer.evaluate, BN not folded": evaluate(single, metrics, fold=False),
+        "Trainer.evaluate, flip TTA": evaluate(tta, metrics),
+        "Trainer.evaluate, flip TTA + curves": evaluate(tta, test_metrics),
     }
     return cases, n_images, len(batches[0])
 
@@ -124,13 +143,15 @@ def main() -> None:
     ceiling = spread(rates["forward (inference_mode)"])[0]
     for name, r in rates.items():
         share = spread(r)[0] / ceiling
-        print(f"{name:28s} {fmt_spread(r, ',.0f', ' images/s'):46s} {share:6.1%} of forward")
+        print(f"{name:36s} {fmt_spread(r, ',.0f', ' images/s'):46s} {share:6.1%} of forward")
     med = {name: spread(r)[0] for name, r in rates.items()}
     print(f"bench eval_images_per_s {med['Trainer.evaluate']:.0f} images/s")
     print(f"bench eval_forward_images_per_s {med['forward (inference_mode)']:.0f} images/s")
-    print(f"bench eval_with_curves_images_per_s {med['Trainer.evaluate + curves']:.0f} images/s")
-    overhead = med["forward (inference_mode)"] / med["Trainer.evaluate"]
-    print(f"bench eval_path_overhead {overhead:.3f} x")
+    print(f"bench eval_tta_images_per_s {med['Trainer.evaluate, flip TTA']:.0f} images/s")
+    curves = med["Trainer.evaluate, flip TTA + curves"]
+    print(f"bench eval_tta_with_curves_images_per_s {curves:.0f} images/s")
+    folding = med["Trainer.evaluate"] / med["Trainer.evaluate, BN not folded"]
+    print(f"bench eval_fold_batchnorm_speedup {folding:.3f} x")
 
 
 if __name__ == "__main__":

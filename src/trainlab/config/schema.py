@@ -103,7 +103,8 @@ class TrainSection(BaseModel):
     report: bool = True  # figures + report.html at the end of the run (~1 s)
     sync_batchnorm: bool = False  # under torchrun: batch statistics over all ranks (CUDA)
     # Evaluate a copy with each batch norm folded into the convolution before it: the same
-    # predictions (to float rounding), ~1.4x faster for the default CNN on the CPU.
+    # function (bf16 rounds a few borderline predictions differently), ~1.4x faster for the
+    # default CNN on the CPU.
     fold_batchnorm: bool = True
 
 
