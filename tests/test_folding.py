@@ -99,6 +99,12 @@ def test_unsafe_or_impossible_folds_give_back_the_model_itself() -> None:
     hooked = _with_stats(create_model("resnet_small"))
     hooked.register_forward_hook(lambda m, a, o: None)
     assert fold_batchnorm(hooked) is hooked  # the copy would not call the hook as before
+    adapting = _with_stats(create_model("resnet_small"))
+    adapting.features[0][1].train()  # batch statistics at test time (test-time adaptation)
+    assert ("features.0.0", "features.0.1") in foldable_pairs(adapting.eval())
+    adapting.features[0][1].train()
+    assert ("features.0.0", "features.0.1") not in foldable_pairs(adapting)
+    assert len(foldable_pairs(adapting)) == _bns(adapting) - 1
     seq = _with_stats(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)))
     nn.utils.parametrizations.weight_norm(seq[0])
     assert fold_batchnorm(seq) is seq  # its weight is computed: not overwritten

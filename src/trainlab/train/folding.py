@@ -32,9 +32,9 @@ def _has_hooks(model: nn.Module) -> bool:
 
 
 def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
-    """``(conv_name, bn_name)`` for each BatchNorm (with running statistics) that takes the
-    output of a plain convolution used nowhere else, each module called once by ``forward``.
-    Empty when ``torch.fx`` cannot trace the model."""
+    """``(conv_name, bn_name)`` for each BatchNorm in eval mode with running statistics that
+    takes the output of a plain convolution used nowhere else, each module called once by
+    ``forward``. Empty when ``torch.fx`` cannot trace the model."""
     import torch.fx
 
     try:
@@ -46,7 +46,7 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     pairs = []
     for node in graph.nodes:
         bn = modules.get(node.target) if node.op == "call_module" else None
-        if type(bn) not in _BNS or bn.running_mean is None or not node.args:
+        if type(bn) not in _BNS or bn.training or bn.running_mean is None or not node.args:
             continue
         prev = node.args[0]
         if not isinstance(prev, torch.fx.Node) or prev.op != "call_module":
