@@ -143,6 +143,8 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
         set_grad_checkpointing(model, where="train.grad_checkpointing")
     trainer.prepare(model)
     task = TASKS.get(cfg.task.name)(**_section_options(TASKS, cfg.task, "task"))
+    if callable(getattr(task, "check_data", None)):
+        task.check_data(data)  # e.g. flip TTA on non-image data: fails before training
     if cfg.optim.freeze:
         freeze(model, cfg.optim.freeze)
     # A task may optimise part of the model with the main optimizer (a GAN's generator) and

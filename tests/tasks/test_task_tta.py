@@ -85,3 +85,6 @@ def test_unknown_tta_and_non_image_inputs_are_config_errors() -> None:
         tta_logits(nn.Linear(3, 2), torch.rand(4, 3), "flip")
     with pytest.raises(ConfigError, match="task.tta"):
         build_experiment(parse_config(yaml.safe_load(SYNTH_TTA.replace("flip", "spin"))))
+    flat = SYNTH_TTA.replace("shape: [1, 6, 6]", "shape: [36]")
+    with pytest.raises(ConfigError, match=r"needs image data .* shape \(36,\)"):
+        build_experiment(parse_config(yaml.safe_load(flat)))  # before any training

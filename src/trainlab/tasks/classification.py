@@ -15,6 +15,8 @@ from trainlab.tasks.mixing import mix_batch
 if TYPE_CHECKING:  # torchmetrics takes seconds to import: loaded when metrics are first built
     from torchmetrics import MetricCollection
 
+    from trainlab.data.base import DataModule
+
 __all__ = ["ClassificationTask", "RegressionTask"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -61,6 +63,15 @@ class ClassificationTask:
             valid = ", ".join(k for k in TTA_VIEWS if k)
             raise ConfigError(f"task.tta: '{tta}' is not a test-time augmentation; valid: {valid}")
         self.tta, self._sigmoid = tta, loss == "bce"
+
+    def check_data(self, data: DataModule) -> None:
+        """Fails before training when ``tta`` cannot apply: it needs (C, H, W) images."""
+        shape = tuple(getattr(data, "input_shape", ()))
+        if self.tta is not None and len(shape) != 3:
+            raise ConfigError(
+                f"task.tta: '{self.tta}' needs image data (C, H, W samples); "
+                f"the data's samples have shape {shape}"
+            )
 
     def train_step(self, model: nn.Module, batch: Batch) -> StepOutput:
         x, y = batch

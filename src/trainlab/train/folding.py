@@ -36,6 +36,7 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     takes the output of a plain convolution used nowhere else, each module called once by
     ``forward``. Empty when ``torch.fx`` cannot trace the model."""
     import torch.fx
+    from torch.nn.utils.parametrize import is_parametrized
 
     try:
         graph = torch.fx.symbolic_trace(model).graph
@@ -53,8 +54,6 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
             continue
         conv = modules.get(prev.target)
         exact_conv = type(conv) in _CONVS  # subclasses may transform their weights
-        from torch.nn.utils.parametrize import is_parametrized
-
         if not exact_conv or is_parametrized(conv) or len(prev.users) != 1:
             continue
         if calls[prev.target] == 1 and calls[node.target] == 1:
