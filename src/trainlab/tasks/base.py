@@ -29,7 +29,9 @@ class StepOutput:
 
     Optional task hooks the trainer calls when present: ``setup(model, device)`` once before
     training (e.g. build a second optimizer), ``state_dict()``/``load_state_dict()`` (saved in
-    checkpoints), ``optim_module(model)`` (the part of the model the main optimizer updates)."""
+    checkpoints), ``optim_module(model)`` (the part of the model the main optimizer updates),
+    ``check_data(data)`` (raise ``ConfigError`` when the task cannot use this data, before any
+    training)."""
 
     loss: torch.Tensor
     preds: torch.Tensor | None = None
