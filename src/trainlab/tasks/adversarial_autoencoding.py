@@ -47,7 +47,7 @@ from trainlab.tasks.autoencoding import ReconLoss, recon_per_sample
 from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.common import bare_model, to_unit_range
 from trainlab.tasks.gan import frozen
-from trainlab.tasks.side_optimizer import SideOptimizer
+from trainlab.tasks.side_optimizer import DiscriminatorTask, SideOptimizer
 
 if TYPE_CHECKING:
     from torchmetrics import MetricCollection
@@ -74,7 +74,7 @@ def d_loss_fn(d: nn.Module, prior: torch.Tensor, code: torch.Tensor) -> tuple[to
     return F.softplus(-d_prior).mean() + F.softplus(d_code).mean(), d_prior, d_code
 
 
-class AAETask:
+class AAETask(DiscriminatorTask):
     """Reconstruction + adversarial regularisation of the code, discriminator trained inside.
 
     >>> from trainlab.models import create_model
@@ -112,16 +112,6 @@ class AAETask:
     def setup(self, model: nn.Module, device: torch.device) -> None:
         """Build the discriminator's Adam; a second call for the same one keeps its state."""
         self.d_side.build(_parts(model).discriminator)
-
-    @property
-    def d_optimizer(self) -> torch.optim.Optimizer | None:
-        return self.d_side.opt
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"d_optimizer": self.d_side.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.d_side.load_state_dict(state.get("d_optimizer"))
 
     # -- steps ----------------------------------------------------------------------------------
     def _recon(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -21,8 +22,7 @@ __all__ = ["ClassificationTask", "RegressionTask"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
-# Test-time augmentation: the views a prediction averages over (the input itself first).
-TTA_VIEWS: dict[str | None, tuple[str, ...]] = {None: (), "flip": ("hflip",)}
+TTA_MODES = ("flip",)  # test-time augmentations: ``flip`` adds the mirror image
 
 
 def tta_logits(model: nn.Module, x: torch.Tensor, tta: str, sigmoid: bool = False) -> torch.Tensor:
@@ -31,12 +31,10 @@ def tta_logits(model: nn.Module, x: torch.Tensor, tta: str, sigmoid: bool = Fals
     logits."""
     if x.dim() != 4:
         raise ConfigError(f"task.tta: '{tta}' needs image batches (N, C, H, W), got {x.dim()}-D")
-    views = [x] + [x.flip(-1) for v in TTA_VIEWS[tta] if v == "hflip"]
-    logits = torch.stack([model(v).float() for v in views])
+    logits = torch.stack([model(v).float() for v in (x, x.flip(-1))])  # (views, N, K)
     if sigmoid:  # one-vs-rest: average each class's probability, back to a logit
         return torch.logit(torch.sigmoid(logits).mean(0), eps=1e-7)
-    n = torch.tensor(float(len(views)))
-    return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0) - torch.log(n)
+    return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0) - math.log(len(logits))
 
 
 class ClassificationTask:
@@ -59,8 +57,8 @@ class ClassificationTask:
         self.loss_fn = get_loss(loss)
         self.label_smoothing = label_smoothing
         self.mixup_alpha, self.cutmix_alpha = mixup_alpha, cutmix_alpha
-        if tta not in TTA_VIEWS:
-            valid = ", ".join(k for k in TTA_VIEWS if k)
+        if tta is not None and tta not in TTA_MODES:
+            valid = ", ".join(TTA_MODES)
             raise ConfigError(f"task.tta: '{tta}' is not a test-time augmentation; valid: {valid}")
         self.tta, self._sigmoid = tta, loss == "bce"
 

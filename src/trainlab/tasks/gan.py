@@ -43,7 +43,7 @@ from torch import nn
 from trainlab.errors import ConfigError
 from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.common import bare_model, to_unit_range
-from trainlab.tasks.side_optimizer import SideOptimizer
+from trainlab.tasks.side_optimizer import DiscriminatorTask, SideOptimizer
 
 if TYPE_CHECKING:
     from torchmetrics import MetricCollection
@@ -92,7 +92,7 @@ def _check_precision(device_type: str) -> None:
         )
 
 
-class GANTask:
+class GANTask(DiscriminatorTask):
     """Non-saturating GAN objective with the discriminator trained inside ``train_step``.
 
     >>> from trainlab.models import create_model
@@ -127,16 +127,6 @@ class GANTask:
         """Build the discriminator's Adam (the model is already on ``device``); a second call
         for the same discriminator keeps the optimizer and its state."""
         self.d_side.build(_players(model)[1])
-
-    @property
-    def d_optimizer(self) -> torch.optim.Optimizer | None:
-        return self.d_side.opt
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"d_optimizer": self.d_side.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.d_side.load_state_dict(state.get("d_optimizer"))
 
     # -- steps ----------------------------------------------------------------------------------
     def _real(self, x: torch.Tensor) -> torch.Tensor:

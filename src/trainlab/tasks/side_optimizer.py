@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["SideOptimizer"]
+__all__ = ["SideOptimizer", "DiscriminatorTask"]
 
 
 class SideOptimizer:
@@ -55,3 +55,20 @@ class SideOptimizer:
             self.opt.load_state_dict(state)
         else:
             self._pending = state
+
+
+class DiscriminatorTask:
+    """Small base of the tasks whose discriminator trains with its own :class:`SideOptimizer`
+    (``self.d_side``): the task's checkpoint state is that optimizer's, under ``d_optimizer``."""
+
+    d_side: SideOptimizer
+
+    @property
+    def d_optimizer(self) -> torch.optim.Optimizer | None:
+        return self.d_side.opt
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"d_optimizer": self.d_side.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.d_side.load_state_dict(state.get("d_optimizer"))
