@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "TrainlabError", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
-    "RunInterrupted",
+    "RunInterrupted", "StorageError", "RunLocked",
 ]  # fmt: skip
 
 
@@ -29,6 +29,17 @@ class DataError(TrainlabError):
 
 class CheckpointError(TrainlabError):
     """No valid checkpoint where one was asked for, or a checkpoint that does not load."""
+
+
+class StorageError(TrainlabError):
+    """A file of the run could not be written (disk full, I/O error, read-only folder); what
+    was saved before is intact (exit code 4: free space, then ``--resume``)."""
+
+    exit_code = 4
+
+
+class RunLocked(TrainlabError):
+    """Another live process is writing the same run directory."""
 
 
 class TrainingDiverged(TrainlabError):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from trainlab.callbacks.signals import SignalStop
 from trainlab.callbacks.weight_monitor import WeightMonitor
 from trainlab.config.load import load_config
 from trainlab.config.schema import Config
-from trainlab.errors import CheckpointError, RunInterrupted, TrainingDiverged
+from trainlab.errors import CheckpointError, RunInterrupted, StorageError, TrainingDiverged
 from trainlab.experiment import (
     build_callbacks,
     build_experiment,
@@ -25,6 +28,7 @@ from trainlab.experiment import (
 )
 from trainlab.optim.schedulers import scale_lr
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
+from trainlab.tracking.lock import run_lock
 from trainlab.tracking.mlflow_logger import MLflowLogger, check_trackers  # mlflow: lazily
 from trainlab.tracking.rundir import create_run_dir, env_info, write_json
 from trainlab.tracking.tensorboard import TensorBoardLogger
@@ -86,11 +90,25 @@ def train_run(
     >>> summary = train_run("recipes/fashion_mnist.yaml", ["train.epochs=1"])  # doctest: +SKIP
     >>> summary["test"]["test/acc"]                                           # doctest: +SKIP
     """
-    with capture_warnings() as caught:
-        return _train_run(
-            cfg, overrides, run_dir=run_dir, resume=resume, runs_root=runs_root,
-            console=console, progress=progress, extra_callbacks=extra_callbacks, caught=caught,
-        )  # fmt: skip
+    with capture_warnings() as caught, ExitStack() as held:
+        try:
+            return _train_run(
+                cfg, overrides, run_dir=run_dir, resume=resume, runs_root=runs_root,
+                console=console, progress=progress, extra_callbacks=extra_callbacks,
+                caught=caught, held=held,
+            )  # fmt: skip
+        except OSError as e:
+            if e.errno not in _WRITE_ERRNOS:
+                raise
+            raise StorageError(
+                f"cannot write {e.filename or 'the run directory'}: {e.strerror}; the saved "
+                "checkpoints are intact (free space, then trainlab train --resume RUN_DIR)"
+            ) from None
+
+
+# A full disk, a failing device, a read-only or forbidden folder: the run stops in one line.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM,
+                 errno.EFBIG}  # fmt: skip
 
 
 def _train_run(
@@ -104,10 +122,13 @@ def _train_run(
     progress: bool,
     extra_callbacks: list[Any] | None,
     caught: WarningsLog,
+    held: ExitStack,
 ) -> RunResult:
     console = console or Console(stderr=True)
     if resume is not None:
         rdir = Path(resume)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes
+            held.enter_context(run_lock(rdir))  # one writer per run directory
         ckpt = resolve_checkpoint(rdir, "latest")  # fails before anything is touched
         cfg = load_config(rdir / "config.yaml", overrides)
     else:
@@ -123,6 +144,8 @@ def _train_run(
         rdir = Path(resume)
     else:
         rdir = create_run_dir(cfg.name, run_dir, runs_root) if main else Path()
+        if main:
+            held.enter_context(run_lock(rdir))
         rdir = broadcast_path(rdir, dist)
     stopper = SignalStop()
     callbacks, checkpointer = _run_callbacks(

@@ -24,18 +24,27 @@ class JsonlLogger:
     def on_log(self, state: TrainState, record: dict[str, Any]) -> None:
         if self.file is None:
             self.on_fit_start(state)
-        self.file.write(json.dumps(record) + "\n")
+        try:
+            self.file.write(json.dumps(record) + "\n")
+        except OSError as e:  # a write() error carries no file name: name it for the message
+            raise OSError(e.errno, e.strerror, str(self.path)) from None
 
     def on_fit_end(self, state: TrainState) -> None:
         self.close()
 
     def on_exception(self, state: TrainState, exc: BaseException) -> None:
-        self.close()
+        try:
+            self.close()
+        except OSError:
+            pass  # the error being raised already says what failed; this one adds nothing
 
     def close(self) -> None:
         if self.file is not None:
-            self.file.close()
-            self.file = None
+            file, self.file = self.file, None
+            try:
+                file.close()
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(self.path)) from None
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
