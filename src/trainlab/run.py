@@ -27,6 +27,7 @@ from trainlab.experiment import (
     resolved_config,
 )
 from trainlab.optim.schedulers import scale_lr
+from trainlab.plugins import record_plugins, use_run_plugins
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
 from trainlab.tracking.lock import run_lock
 from trainlab.tracking.mlflow_logger import MLflowLogger, check_trackers  # mlflow: lazily
@@ -90,20 +91,20 @@ def train_run(
     >>> summary = train_run("recipes/fashion_mnist.yaml", ["train.epochs=1"])  # doctest: +SKIP
     >>> summary["test"]["test/acc"]                                           # doctest: +SKIP
     """
-    with capture_warnings() as caught, ExitStack() as held:
-        try:
+    try:
+        with capture_warnings() as caught, ExitStack() as held:
             return _train_run(
                 cfg, overrides, run_dir=run_dir, resume=resume, runs_root=runs_root,
                 console=console, progress=progress, extra_callbacks=extra_callbacks,
                 caught=caught, held=held,
             )  # fmt: skip
-        except OSError as e:
-            if e.errno not in _WRITE_ERRNOS:
-                raise
-            raise StorageError(
-                f"cannot write {e.filename or 'the run directory'}: {e.strerror}; the saved "
-                "checkpoints are intact (free space, then trainlab train --resume RUN_DIR)"
-            ) from None
+    except OSError as e:
+        if e.errno not in _WRITE_ERRNOS:
+            raise
+        raise StorageError(
+            f"cannot write {e.filename or 'the run directory'}: {e.strerror}; the saved "
+            "checkpoints are intact (free space, then trainlab train --resume RUN_DIR)"
+        ) from None
 
 
 # A full disk, a failing device, a read-only or forbidden folder: the run stops in one line.
@@ -130,6 +131,7 @@ def _train_run(
         if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes
             held.enter_context(run_lock(rdir))  # one writer per run directory
         ckpt = resolve_checkpoint(rdir, "latest")  # fails before anything is touched
+        use_run_plugins(rdir)  # the plug-ins the run recorded, checked against their hashes
         cfg = load_config(rdir / "config.yaml", overrides)
     else:
         cfg = cfg if isinstance(cfg, Config) else load_config(cfg, overrides)
@@ -163,6 +165,8 @@ def _train_run(
         )
         # Split sizes, normalisation statistics (from the training split), skipped rows/files.
         write_json(rdir / "data.json", exp.data.describe())
+    if main:  # plugins.json: the --import files and used entry points, with their SHA-256
+        record_plugins(rdir, cfg.model_dump(mode="json"))
     state = _restore(exp, ckpt, callbacks) if ckpt is not None else None
     if state is not None and main:
         truncate_after(rdir / "metrics.jsonl", state.step)
@@ -360,6 +364,7 @@ def evaluate_run(
     if not (rdir / "config.yaml").is_file():
         raise CheckpointError(f"{rdir}: not a run directory (no config.yaml)")
     ckpt = resolve_checkpoint(rdir, which)
+    use_run_plugins(rdir)
     cfg = load_config(rdir / "config.yaml", overrides)
     exp = build_experiment(cfg)
     if exp.data.sizes.get(split, 0) == 0:

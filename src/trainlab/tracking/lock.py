@@ -23,8 +23,8 @@ LOCK_NAME = ".lock"
 
 def _holder(f: IO[str]) -> str:
     f.seek(0)
-    text = f.read().strip()
-    return f" ({text})" if text else ""
+    lines = [x.strip() for x in f.read().splitlines() if x.strip()]
+    return f" ({lines[-1][:200]})" if lines else ""
 
 
 @contextmanager
@@ -60,5 +60,6 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         f.write(f"pid {os.getpid()}: {' '.join(sys.argv[:3])}\n")
         f.flush()
         yield
+        f.truncate(0)  # still holding the lock: the next holder finds no stale name
     finally:
         f.close()  # releases the lock; the file stays (removing it would race a new holder)

@@ -44,12 +44,16 @@ def create_run_dir(name: str, run_dir: str | Path | None = None, root: str | Pat
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temporary file + rename), so readers never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:  # (a full disk) name the file: a failed flush() carries no name
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def _git(*args: str) -> str | None:

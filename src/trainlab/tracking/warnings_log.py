@@ -97,8 +97,13 @@ def capture_warnings() -> Iterator[WarningsLog]:
         warnings.showwarning = record
         try:
             yield log
-        finally:
-            log.write()
+        except BaseException:
+            try:
+                log.write()
+            except OSError:
+                pass  # (a full disk) the error in flight already says what could not be written
+            raise
+        log.write()
 
 
 def read_warnings(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -182,6 +182,7 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)  # give back the space the partial copy took
         prev = latest_checkpoint(ckpt_dir) if ckpt_dir.is_dir() else None
         kept = f"checkpoint {prev.name} is intact" if prev is not None else "no checkpoint yet"
+        kept += f" (free space, then: trainlab train --resume {ckpt_dir.parent})"
         raise storage_error(e, ckpt_dir / tag, kept) from None
     return final
 
