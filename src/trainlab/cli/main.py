@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainlab.cli.report",
     "trainlab.cli.sample",
     "trainlab.cli.verify",
+    "trainlab.cli.deploy",
 )
 
 
