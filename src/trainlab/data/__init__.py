@@ -4,6 +4,7 @@
 from trainlab.data import (  # noqa: F401
     csv_table,
     fashion_mnist,
+    folds,
     images,
     sequences,
     sklearn_sets,
