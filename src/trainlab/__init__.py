@@ -16,6 +16,7 @@ from trainlab.experiment import build_data, build_experiment, seed_everything
 from trainlab.models import create_model, list_models, register_model
 from trainlab.optim import build_optimizer, build_scheduler
 from trainlab.run import evaluate_run, train_run
+from trainlab.studies.tune import tune
 from trainlab.tasks import register_task
 from trainlab.train.state import TrainState
 from trainlab.train.trainer import Trainer
@@ -47,6 +48,7 @@ __all__ = [
     "register_task",
     "seed_everything",
     "train_run",
+    "tune",
 ]
 
 __version__ = "0.1.0"

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainlab.cli.sample",
     "trainlab.cli.verify",
     "trainlab.cli.deploy",
+    "trainlab.cli.tune",
 )
 
 
