@@ -137,6 +137,10 @@ def test_kfold_study_aggregates_the_folds_and_skips_them_again(
     again = cross_validate(iris, folds=3, stratified=True, out=out, light=True)
     assert again.trained == [] and (out / "fold_0_1" / "fold.json").stat().st_mtime_ns == stamp
     assert again.metrics["final"]["val/acc"] == res.metrics["final"]["val/acc"]
+    # A fold killed before it finished (no fold.json) is trained again, alone, to the same end.
+    (out / "fold_0_2" / "fold.json").unlink()
+    third = cross_validate(iris, folds=3, stratified=True, out=out, light=True)
+    assert third.trained == ["fold_0_2"] and third.oof == res.oof
     # A fold's config.yaml trains that fold again: same held-out samples, same figures.
     rerun = train_run(out / "fold_0_1" / "config.yaml", run_dir=tmp_path / "again", progress=False)
     assert rerun["final"]["val/loss"] == finals[1]["val/loss"]

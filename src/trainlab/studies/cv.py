@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from rich.console import Console
 
 from trainlab.config.load import load_config, parse_config
 from trainlab.config.schema import Config
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, RunInterrupted
 from trainlab.studies.cv_runner import FoldJob, cpu_cores, fold_done, run_folds
 from trainlab.studies.stats import Summary
 
@@ -267,16 +268,29 @@ def _train(plan: CVPlan, pending: list[FoldJob], console: Console) -> None:
                 shown = f"{monitor} {value:.4f}" if isinstance(value, float) else rec["status"]
                 console.print(f"{rec['fold']}: {shown}  ({rec['wall_s']:.1f}s)")
 
-        run_folds(pending, workers=plan.workers, threads=plan.threads, on_done=done)
+        try:
+            run_folds(pending, workers=plan.workers, threads=plan.threads, on_done=done)
+        except RunInterrupted as e:  # the fold's own message would say `train --resume`
+            raise RunInterrupted(
+                f"cross-validation interrupted ({e}); finished folds are kept: the same "
+                "command continues",
+                e.exit_code - 128,
+            ) from None
 
 
 def _refit(plan: CVPlan, console: Console) -> dict[str, Any]:
     """The final model: an ordinary run on the whole pool, tested on the test split."""
     from trainlab.run import train_run
+    from trainlab.train.checkpoint import latest_checkpoint
 
     rdir = plan.out / "refit"
     if (rdir / "summary.json").is_file():
         return json.loads((rdir / "summary.json").read_text())
     assert plan.refit_config is not None
     console.print(f"refit: training on all {plan.pool_size} training samples")
+    ckpts = rdir / "checkpoints"
+    if ckpts.is_dir() and latest_checkpoint(ckpts) is not None:  # an interrupted refit
+        return dict(train_run(None, resume=rdir, console=console))  # type: ignore[arg-type]
+    if rdir.exists():
+        shutil.rmtree(rdir)  # stopped before its first checkpoint: nothing to keep
     return dict(train_run(parse_config(plan.refit_config), run_dir=rdir, console=console))
