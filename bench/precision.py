@@ -22,7 +22,9 @@ REPS, STEPS = 5, 10
 def step_time(precision: str, channels_last: bool) -> float:
     torch.manual_seed(0)
     model = create_model("resnet_small")
-    trainer = Trainer(epochs=1, device="cpu", precision=precision, channels_last=channels_last)
+    trainer = Trainer(
+        epochs=1, device="cpu", precision=precision, channels_last=channels_last, progress=False
+    )
     trainer.prepare(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(256, 1, 28, 28)

@@ -77,7 +77,7 @@ def measure(
 ) -> float:
     data = data_for(steps, shape, 256)
     model = create_model(model_name, num_classes=10, **kwargs)
-    trainer = Trainer(epochs=1, device="cpu", log_every=50, **options)
+    trainer = Trainer(epochs=1, device="cpu", log_every=50, progress=False, **options)
     trainer.prepare(model)
     hand_loop(model, data, trainer)  # warm-up: allocator, oneDNN kernels
     hand, ours, ratios = [], [], []

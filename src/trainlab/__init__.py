@@ -7,17 +7,21 @@ True
 """
 
 from trainlab import callbacks, data, models, optim, tasks  # noqa: F401 - fill the registries
-from trainlab.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
+from trainlab.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, register_callback
 from trainlab.config.load import load_config, parse_config
 from trainlab.config.schema import Config
 from trainlab.data import Augment, TensorLoader, register_data
 from trainlab.errors import CheckpointError, ConfigError, DataError, TrainlabError
 from trainlab.experiment import build_data, build_experiment, seed_everything
+from trainlab.loading import load_model
+from trainlab.metrics.registry import register_metric
 from trainlab.models import create_model, list_models, register_model
 from trainlab.optim import build_optimizer, build_scheduler
+from trainlab.plugins import import_plugin
 from trainlab.run import evaluate_run, train_run
 from trainlab.studies.tune import tune
 from trainlab.tasks import register_task
+from trainlab.tasks.losses import register_loss
 from trainlab.train.state import TrainState
 from trainlab.train.trainer import Trainer
 
@@ -40,10 +44,15 @@ __all__ = [
     "build_scheduler",
     "create_model",
     "evaluate_run",
+    "import_plugin",
     "list_models",
     "load_config",
+    "load_model",
     "parse_config",
+    "register_callback",
     "register_data",
+    "register_loss",
+    "register_metric",
     "register_model",
     "register_task",
     "seed_everything",

@@ -51,7 +51,8 @@ def check_config(cfg: Config) -> None:
     """Check every registry name and option in ``cfg`` before anything is built or written."""
     _section_options(DATA, cfg.data, "data")
     fn = MODELS.get(cfg.model.name, where="model.name")
-    validate_options(fn, cfg.model.options(), where="model", entry=f"model '{cfg.model.name}'")
+    validate_options(fn, cfg.model.options(), where="model", entry=f"model '{cfg.model.name}'",
+                     optional=_FROM_DATA)  # fmt: skip
     if cfg.model.init not in INITS:
         init_weights(nn.Identity(), cfg.model.init)  # raises the one-line error
     _section_options(TASKS, cfg.task, "task")
@@ -131,6 +132,7 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
         sync_batchnorm=t.sync_batchnorm,
         fold_batchnorm=t.fold_batchnorm,
         callbacks=callbacks or [],
+        progress=False,  # trainlab.run adds its own ProgressBar (none with --no-progress)
     )
     seed_everything(cfg.seed)
     data = build_data(cfg.data.name, default_seed=cfg.seed, **cfg.data.options())

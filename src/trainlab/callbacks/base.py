@@ -9,7 +9,10 @@ from trainlab.registry import Registry
 
 __all__ = ["CALLBACKS", "register_callback"]
 
-CALLBACKS: Registry[Callable[..., Any]] = Registry("callback")
+CALLBACKS: Registry[Callable[..., Any]] = Registry(
+    "callback", expected="def my_callback(*, option: type = default) or a class whose __init__ "
+    "takes its options by name and has on_* methods",
+)
 
 
 def register_callback(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

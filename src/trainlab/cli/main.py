@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainlab.cli.analyze",
     "trainlab.cli.report",
     "trainlab.cli.sample",
+    "trainlab.cli.plugins",
     "trainlab.cli.verify",
     "trainlab.cli.deploy",
     "trainlab.cli.tune",
@@ -152,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parsers(sub)
+    from trainlab.cli.plugins import add_plugin_options
+
+    for command in {id(c): c for c in sub.choices.values()}.values():  # aliases: once
+        add_plugin_options(command)  # --import FILE_OR_MODULE on every command
     return p
 
 
@@ -168,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(argv if argv is not None else sys.argv[1:])
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        from trainlab.cli.plugins import load_cli_plugins
+
+        load_cli_plugins(args)  # entry points and --import, before the command runs
         return func(args)
     except TrainlabError as e:
         print(f"trainlab: error: {e}", file=sys.stderr)

@@ -33,13 +33,18 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 def validate_options(
-    fn: Callable[..., Any], options: dict[str, Any], where: str, entry: str
+    fn: Callable[..., Any],
+    options: dict[str, Any],
+    where: str,
+    entry: str,
+    optional: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Return ``options`` converted to the types ``fn``'s keyword-only parameters declare.
 
     ``where`` is the config path of the section (``model``), ``entry`` names the entry for
     messages (``model 'resnet_small'``). Unknown, missing or mistyped options raise
-    :class:`ConfigError` naming ``where.key``.
+    :class:`ConfigError` naming ``where.key``. Required options named in ``optional`` may be
+    missing (trainlab fills them in later, e.g. a model's ``num_classes`` from the data).
     """
     params = keyword_options(fn)
     hints = _hints(fn)
@@ -60,7 +65,9 @@ def validate_options(
         except ValidationError as e:
             raise ConfigError(format_validation_error(e, prefix=f"{where}.{key}")) from None
     missing = [
-        n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in out
+        n
+        for n, p in params.items()
+        if p.default is inspect.Parameter.empty and n not in out and n not in optional
     ]
     if missing:
         raise ConfigError(f"{where}.{missing[0]}: required option for {entry} is missing")

@@ -48,7 +48,10 @@ class DataModule(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-DATA: Registry[Callable[..., DataModule]] = Registry("data")
+DATA: Registry[Callable[..., DataModule]] = Registry(
+    "data", expected="def my_data(*, batch_size: int = 64, seed: int = 0) -> DataModule, or a "
+    "DataModule class whose __init__ takes its options by name",
+)
 
 
 def register_data(name: str) -> Callable[[Callable[..., DataModule]], Callable[..., DataModule]]:

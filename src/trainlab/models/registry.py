@@ -12,7 +12,10 @@ from trainlab.registry import Registry
 
 __all__ = ["MODELS", "register_model", "create_model", "list_models"]
 
-MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+MODELS: Registry[Callable[..., nn.Module]] = Registry(
+    "model", expected="def my_net(*, num_classes: int = 10) -> nn.Module, or an nn.Module class "
+    "whose __init__ takes its options by name (positional or keyword)",
+)
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:

@@ -15,7 +15,10 @@ from trainlab.registry import Registry
 __all__ = ["OPTIMIZERS", "build_optimizer", "freeze", "param_groups"]
 
 Groups = list[dict[str, Any]]
-OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry(
+    "optimizer", supplied=1, expected="def my_opt(param_groups, *, lr: float = 0.1) -> "
+    "torch.optim.Optimizer, or an Optimizer class (params, lr=..., ...)",
+)
 
 
 @OPTIMIZERS.register("sgd")

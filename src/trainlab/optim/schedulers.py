@@ -42,7 +42,10 @@ class Schedule:
 
 
 Opt = torch.optim.Optimizer
-SCHEDULERS: Registry[Callable[..., Schedule]] = Registry("scheduler")
+SCHEDULERS: Registry[Callable[..., Schedule]] = Registry(
+    "scheduler", supplied=2, expected="def my_sched(optimizer, ctx: ScheduleContext, *, "
+    "option: type = default) -> Schedule",
+)
 
 
 @SCHEDULERS.register("step")

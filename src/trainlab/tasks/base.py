@@ -53,7 +53,10 @@ class Task(Protocol):
     def metrics(self, num_classes: int | None) -> MetricCollection: ...
 
 
-TASKS: Registry[Callable[..., Task]] = Registry("task")
+TASKS: Registry[Callable[..., Task]] = Registry(
+    "task", expected="def my_task(*, option: type = default) -> Task, or a class with "
+    "train_step, eval_step and metrics whose __init__ takes its options by name",
+)
 
 
 def register_task(name: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:

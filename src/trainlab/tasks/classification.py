@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from trainlab.errors import ConfigError
+from trainlab.metrics.registry import build_metric
 from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.losses import get_loss
 from trainlab.tasks.mixing import mix_batch
@@ -47,14 +48,17 @@ class ClassificationTask:
         mixup_alpha: float = 0.0,
         cutmix_alpha: float = 0.0,
         tta: str | None = None,
+        loss_options: dict[str, Any] | None = None,
+        metrics: list[str] | None = None,
     ) -> None:
-        if loss not in ("cross_entropy", "bce"):
-            raise ConfigError(
-                f"task.loss: '{loss}' is not a classification loss; valid: bce, cross_entropy"
-            )
         if cutmix_alpha < 0 or mixup_alpha < 0:
             raise ConfigError("task.mixup_alpha / task.cutmix_alpha: must be ≥ 0")
-        self.loss_fn = get_loss(loss)
+        self.loss_fn = get_loss(loss, options=loss_options, kind="classification")
+        if label_smoothing and not getattr(self.loss_fn, "smooths", False):
+            raise ConfigError(
+                f"task.label_smoothing: loss '{loss}' takes no label_smoothing parameter"
+            )
+        self.extra_metrics = list(metrics or [])
         self.label_smoothing = label_smoothing
         self.mixup_alpha, self.cutmix_alpha = mixup_alpha, cutmix_alpha
         if tta is not None and tta not in TTA_MODES:
@@ -111,6 +115,7 @@ class ClassificationTask:
                 "f1": MulticlassF1Score(average="macro", **k),
                 "acc_per_class": MulticlassAccuracy(average=None, **k),
                 "confusion": MulticlassConfusionMatrix(**k),
+                **{name: build_metric(name, num_classes) for name in self.extra_metrics},
             }
         )
 
@@ -127,12 +132,14 @@ class ClassificationTask:
 class RegressionTask:
     """Regression: predictions (N,) or (N, 1) against float targets (N,)."""
 
-    def __init__(self, loss: str = "mse") -> None:
-        if loss not in ("mse", "l1", "huber"):
-            raise ConfigError(
-                f"task.loss: '{loss}' is not a regression loss; valid: huber, l1, mse"
-            )
-        self.loss_fn = get_loss(loss)
+    def __init__(
+        self,
+        loss: str = "mse",
+        loss_options: dict[str, Any] | None = None,
+        metrics: list[str] | None = None,
+    ) -> None:
+        self.loss_fn = get_loss(loss, options=loss_options, kind="regression")
+        self.extra_metrics = list(metrics or [])
 
     def train_step(self, model: nn.Module, batch: Batch) -> StepOutput:
         x, y = batch
@@ -154,6 +161,7 @@ class RegressionTask:
                 "mse": MeanSquaredError(),
                 "rmse": MeanSquaredError(squared=False),
                 "r2": R2Score(),
+                **{name: build_metric(name, num_classes) for name in self.extra_metrics},
             }
         )
 
@@ -166,14 +174,27 @@ def classification(
     mixup_alpha: float = 0.0,
     cutmix_alpha: float = 0.0,
     tta: str | None = None,
+    loss_options: dict[str, Any] = {},  # noqa: B006 - never mutated
+    metrics: list[str] = [],  # noqa: B006 - never mutated
 ) -> ClassificationTask:
     """Cross-entropy (with optional label smoothing) or one-vs-rest BCE over K classes;
     ``mixup_alpha``/``cutmix_alpha`` > 0 turn on Mixup/CutMix in training; ``tta: flip``
-    averages each evaluation's class probabilities over the image and its mirror image."""
-    return ClassificationTask(loss, label_smoothing, mixup_alpha, cutmix_alpha, tta)
+    averages each evaluation's class probabilities over the image and its mirror image.
+    ``loss``: a built-in or registered loss (``trainlab list losses``), ``loss_options`` its
+    options; ``metrics``: extra metrics by name (``trainlab list metrics``, or a torchmetrics
+    class name) reported as ``val/<name>`` and ``test/<name>``."""
+    return ClassificationTask(
+        loss, label_smoothing, mixup_alpha, cutmix_alpha, tta, loss_options, metrics
+    )
 
 
 @register_task("regression")
-def regression(*, loss: str = "mse") -> RegressionTask:
-    """Regression with MSE, L1 or Huber loss."""
-    return RegressionTask(loss)
+def regression(
+    *,
+    loss: str = "mse",
+    loss_options: dict[str, Any] = {},  # noqa: B006 - never mutated
+    metrics: list[str] = [],  # noqa: B006 - never mutated
+) -> RegressionTask:
+    """Regression with MSE, L1, Huber or a registered loss (``loss_options``: its options);
+    ``metrics``: extra metrics by name (``trainlab list metrics``)."""
+    return RegressionTask(loss, loss_options, metrics)

@@ -52,11 +52,13 @@ def decode_tokens(data: Any, ids: list[int]) -> str:
 def _load_run(run_dir: Path, which: str) -> Any:
     from trainlab.config.load import parse_config
     from trainlab.experiment import build_experiment
+    from trainlab.plugins import use_run_plugins
     from trainlab.train.checkpoint import load_checkpoint, resolve_checkpoint
 
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
     ckpt = resolve_checkpoint(run_dir, which)  # fails before the data is loaded
+    use_run_plugins(run_dir)
     cfg = parse_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
     exp = build_experiment(cfg)
     if getattr(exp.data, "vocab", None) is None or not hasattr(exp.data, "opts"):

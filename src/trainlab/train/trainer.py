@@ -43,6 +43,10 @@ class Trainer:
     >>> model = create_model("mlp", in_features=64, num_classes=4)  # doctest: +SKIP
     >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)         # doctest: +SKIP
     >>> state = Trainer(epochs=3).fit(model, task, data, opt)      # doctest: +SKIP
+
+    ``progress`` (default on) shows the CLI's progress bar and per-epoch line during ``fit``
+    unless a :class:`~trainlab.callbacks.ProgressBar` is among the callbacks already;
+    ``progress=False`` keeps it quiet.
     """
 
     def __init__(
@@ -66,8 +70,10 @@ class Trainer:
         sync_batchnorm: bool = False,
         fold_batchnorm: bool = True,
         callbacks: Sequence[Any] = (),
+        progress: bool = True,
     ) -> None:
         self.epochs = epochs
+        self.progress = progress
         self.device = resolve_device(device)
         self.dist = init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
@@ -107,8 +113,14 @@ class Trainer:
 
     def _bind(self) -> None:
         # Resolve handlers once: the hot path iterates short lists, no getattr per step.
+        callbacks = list(self.callbacks)
+        if self.progress and self.dist.rank == 0:
+            from trainlab.callbacks.progress import ProgressBar
+
+            if not any(isinstance(cb, ProgressBar) for cb in callbacks):
+                callbacks.append(ProgressBar())  # what `trainlab train` shows, from Python too
         self._handlers = {
-            e: [cb for cb in self.callbacks if callable(getattr(cb, e, None))] for e in EVENTS
+            e: [cb for cb in callbacks if callable(getattr(cb, e, None))] for e in EVENTS
         }
 
     # -- the loop ------------------------------------------------------------------------------
