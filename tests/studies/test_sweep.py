@@ -136,3 +136,23 @@ def test_two_workers_share_the_cores(recipe, tmp_path) -> None:
                 out=tmp_path / "sw")  # fmt: skip
     assert res.trained == 3 and all(r.status == "done" for r in res.runs)
     assert all((Path(r.run_dir) / "summary.json").is_file() for r in res.runs)
+
+
+def test_compare_two_groups_pairs_by_seed(recipe, tmp_path, capsys) -> None:
+    from scipy import stats as sps
+
+    from trainlab.studies.groups import compare_groups
+
+    res = sweep(recipe(RECIPE), grid={"optim.lr": ["0.01", "0.2"]}, seeds=2, out=tmp_path / "s")
+    a = [r.run_dir for r in res.runs if r.params["optim.lr"] == 0.01]
+    b = [r.run_dir for r in res.runs if r.params["optim.lr"] == 0.2][::-1]  # order must not matter
+    rows = {r["metric"]: r for r in compare_groups(a, b)}
+    row = rows["best val/acc"]
+    va = [r.summary["best"]["value"] for r in res.runs if r.params["optim.lr"] == 0.01]
+    vb = [r.summary["best"]["value"] for r in res.runs if r.params["optim.lr"] == 0.2]
+    assert row["test"] == "paired" and row["diff"] == pytest.approx(sum(vb) / 2 - sum(va) / 2)
+    if row["p"] is not None:
+        assert row["p"] == pytest.approx(sps.ttest_rel(vb, va).pvalue)
+    assert main(["compare", *a, "--vs", *b, "--metric", "test/acc"]) == 0
+    out = capsys.readouterr().out
+    assert "test/acc" in out and "paired" in out

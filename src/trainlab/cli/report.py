@@ -23,8 +23,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from trainlab.reports.compare import overlay_keys, rich_tables
     from trainlab.reports.plots import plot_overlay
 
-    cmp = compare_runs(args.runs)
     console = Console()
+    if args.vs:
+        from trainlab.studies.groups import compare_groups, groups_table
+
+        rows = compare_groups(args.runs, args.vs, args.metric or None)
+        console.print(f"A: {' '.join(map(str, args.runs))}\nB: {' '.join(map(str, args.vs))}",
+                      highlight=False)  # fmt: skip
+        console.print(groups_table(rows, "A", "B"))
+        return 0
+    cmp = compare_runs(args.runs)
     for t in rich_tables(cmp):
         console.print(t)
     if args.plot:
@@ -54,6 +62,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("runs", nargs="+", metavar="RUN_DIR")
     c.add_argument("--html", metavar="OUT", type=Path, help="also write a comparison page here")
     c.add_argument("--plot", metavar="PNG", type=Path, help="also write the overlay plot here")
+    c.add_argument("--vs", nargs="+", metavar="RUN_DIR",
+                   help="a second group: mean ± std of each group and the t-test of the "
+                   "difference (paired by seed when the seeds match)")  # fmt: skip
+    c.add_argument("--metric", action="append", default=[],
+                   help="with --vs: only this metric (repeatable), e.g. 'test/acc'")  # fmt: skip
     c.set_defaults(func=cmd_compare)
     _add_listing(sub)
 
