@@ -172,7 +172,10 @@ def test_regression_folds_refuse_stratification(recipe, tmp_path: Path) -> None:
         plan_cv(reg, folds=3, stratified=True, out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
     plan = plan_cv(reg, folds=4, workers=2, out=tmp_path / "x")
-    assert len(plan.jobs) == 4 and plan.threads == max(1, cpu_cores() // 2)
+    assert len(plan.jobs) == 4 and plan.threads == max(1, cpu_cores() // plan.workers)
+    assert plan.workers == min(2, cpu_cores())
+    many = plan_cv(reg, folds=4, workers=4 * cpu_cores(), out=tmp_path / "x")
+    assert many.workers * many.threads <= cpu_cores()  # never more threads than cores
     assert plan.jobs[0].config["train"]["eval_test"] is False
 
 

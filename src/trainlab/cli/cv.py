@@ -39,7 +39,8 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--repeats", type=int, default=1, metavar="R",
                    help="repeat k-fold R times with different shuffles")  # fmt: skip
     c.add_argument("--workers", type=int, default=1, metavar="W",
-                   help="folds trained at once, each with cores // W torch threads")  # fmt: skip
+                   help="folds trained at once (at most one per core; cores // W torch "
+                   "threads each)")  # fmt: skip
     c.add_argument(
         "--refit",
         action="store_true",

@@ -143,6 +143,9 @@ def plan_cv(
     splits = fold_splits(len(x), labels, scheme=scheme, folds=k, seed=cfg.seed, repeats=repeats)
     light = scheme == "loo" if light is None else light
     cores = cpu_cores()
+    # Never more busy threads than cores (oversubscription made steps 10-60x slower here):
+    # at most one worker per core, cores // workers torch threads each.
+    workers = min(workers, cores)
     threads = max(1, min(cfg.train.threads or cores, cores // workers))
     key = {"base": base, "scheme": scheme, "folds": k, "repeats": repeats, "seed": cfg.seed}
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]

@@ -84,6 +84,12 @@ def _refit_record(refit: dict[str, Any] | None) -> dict[str, Any] | None:
             "final": refit.get("final", {})}  # fmt: skip
 
 
+_BEST_NOTE = (
+    "final: at the end of each fold's training. best: at each fold's best epoch by {monitor}, "
+    "an epoch picked on the held-out part itself, so an optimistic figure."
+)
+
+
 def _rows(result: Any) -> list[tuple[str, Summary]]:
     rows = [(f"final {k}", s) for k, s in sorted(result.metrics["final"].items())]
     monitor = result.plan["monitor"]
@@ -102,6 +108,7 @@ def markdown(result: Any) -> str:
     for name, s in _rows(result):
         ci = "-" if s.ci95_low is None else f"{s.ci95_low:.4f} – {s.ci95_high:.4f}"
         lines.append(f"| {name} | {s.mean:.4f} ± {s.std:.4f} | {ci} | {s.n} |")
+    lines += ["", _BEST_NOTE.format(monitor=p["monitor"])]
     if result.oof is not None:
         names = p.get("classes") or [str(i) for i in range(len(result.oof["confusion"]))]
         lines += ["", f"Out-of-fold confusion matrix ({result.oof['n']} predictions, accuracy "
@@ -180,6 +187,7 @@ def print_table(result: Any, console: Console) -> None:
         table.add_row("out-of-fold acc", f"{result.oof['acc']:.4f} (n={result.oof['n']})")
     for k, v in (result.refit or {}).get("test", {}).items():
         table.add_row(f"refit {k}", f"{v:.4f}")
+    table.caption = _BEST_NOTE.format(monitor=p["monitor"])
     console.print(table)
     console.print(f"report: {result.out / 'cv.md'}  {result.out / 'cv.png'}")
     print(f"cv: {result.out}", flush=True)  # last line, on stdout: scripts can parse it
