@@ -19,6 +19,7 @@ from trainlab.models import create_model, list_models, register_model
 from trainlab.optim import build_optimizer, build_scheduler
 from trainlab.plugins import import_plugin
 from trainlab.run import evaluate_run, train_run
+from trainlab.studies.cv import cross_validate
 from trainlab.studies.tune import tune
 from trainlab.tasks import register_task
 from trainlab.tasks.losses import register_loss
@@ -43,6 +44,7 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "create_model",
+    "cross_validate",
     "evaluate_run",
     "import_plugin",
     "list_models",
