@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainlab.cli.plugins",
     "trainlab.cli.verify",
     "trainlab.cli.deploy",
+    "trainlab.cli.compress",
     "trainlab.cli.tune",
 )
 

@@ -60,6 +60,10 @@ def _torch_run(module: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _pt2(path: Path) -> Artefact:
+    # int8 programs (trainlab quantize --mode static) use the quantized_decomposed operators,
+    # which must be registered before a program naming them can be loaded.
+    import torch.ao.quantization.fx._decomposed  # noqa: F401
+
     extra = {META: ""}
     program = torch.export.load(str(path), extra_files=extra)
     return Artefact(json.loads(extra[META]), _torch_run(program.module()), "torch.export")
