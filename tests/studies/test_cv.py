@@ -187,9 +187,26 @@ def test_refit_trains_on_the_whole_pool(iris: Path, tmp_path: Path) -> None:
     assert "test/acc" in res.refit["test"]
 
 
+PLUGIN = """
+from trainlab.models import register_model
+from trainlab.models.mlp import MLP
+
+
+@register_model("cv_plugin_mlp")
+def cv_plugin_mlp(*, in_features: int = 4, num_classes: int = 3):
+    return MLP(in_features, [12], num_classes, "relu", "none", 0.0)
+"""
+
+
 @pytest.mark.slow
-def test_workers_give_the_same_folds_as_one_process(iris: Path, tmp_path: Path) -> None:
+def test_workers_give_the_same_folds_as_one_process(recipe, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from trainlab.plugins import import_plugin
+
+    (tmp_path / "cv_plugin.py").write_text(PLUGIN)
+    import_plugin(str(tmp_path / "cv_plugin.py"))  # the workers must register it too
+    iris = recipe(IRIS.replace("name: mlp, hidden: [16]", "name: cv_plugin_mlp"))
     one = cross_validate(iris, folds=3, out=tmp_path / "one", light=True)
     two = cross_validate(iris, folds=3, out=tmp_path / "two", light=True, workers=2)
+    assert two.plan and two.folds and len(two.folds) == 3
     by_fold = {f["fold"]: f["final"] for f in one.folds}
     assert {f["fold"]: f["final"] for f in two.folds} == by_fold

@@ -97,10 +97,22 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     return record
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, plugins: list[str]) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    if plugins:  # the user's models, data… registered as in the parent process
+        from trainlab.plugins import load_plugins
+
+        load_plugins(plugins)
+
+
+def _parent_plugins() -> list[str]:
+    """The ``--import`` plug-ins of this process (entry points load in every process anyway)."""
+    from trainlab.plugins import loaded_plugins
+
+    return [p.path if p.source == "file" else p.spec for p in loaded_plugins()
+            if p.source != "entry_point"]  # fmt: skip
 
 
 def run_folds(
@@ -125,7 +137,7 @@ def _results(jobs: list[FoldJob], workers: int, threads: int) -> Iterator[dict[s
     # spawn: a fresh interpreter per worker (fork would copy this process's torch thread pools).
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
-        initializer=_init_worker, initargs=(threads,),
+        initializer=_init_worker, initargs=(threads, _parent_plugins()),
     )  # fmt: skip
     try:
         futures = [pool.submit(run_fold, job) for job in jobs]
