@@ -245,15 +245,16 @@ def origin_of(entry: Any) -> str:
 
 # -- run directories ---------------------------------------------------------------------------
 def record_plugins(run_dir: str | Path, config: dict[str, Any] | None = None) -> Path | None:
-    """Write ``plugins.json``: every ``--import`` plug-in, and the entry-point plug-ins whose
-    registered names the run's config uses (merged with what the file already lists)."""
+    """Write ``plugins.json``: the plug-ins whose registered names the run's config uses, and
+    those that registered nothing trainlab can see (kept to be safe); merged with what the file
+    already lists. Without ``config``, every plug-in imported in this process."""
     used = _strings(config) if config is not None else None
     out = Path(run_dir) / PLUGINS_FILE
     old = {(p["source"], p["path"]): p for p in _read(out)}
     for p in _LOADED.values():
         names = {r.split("/", 1)[1] for r in p.registered}
-        if p.source == "entry_point" and used is not None and not names & used:
-            continue  # an installed plug-in this run does not use
+        if used is not None and names and not names & used:
+            continue  # a plug-in (or an installed package) this run does not use
         old[(p.source, p.path)] = asdict(p)
     if not old:
         return None
