@@ -13,7 +13,7 @@ SHELL       := bash
 # pip on this machine warns about every missing mirror folder; keep its real messages only.
 QUIET_PIP   := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test lint fast slow bench dataset browser clean
+.PHONY: setup demo test lint fast slow bench dataset browser postgres clean
 
 setup: $(STAMP) dataset
 
@@ -45,16 +45,27 @@ browser:
 	    || echo "note: could not install chromium; the browser test will be skipped"; \
 	fi
 
+# PostgreSQL for the test that runs two `trainlab tune` workers on one study in a real server
+# (a throw-away cluster from initdb; the test skips itself where PostgreSQL cannot be installed).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null \
+	    && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1)) \
+	    || echo "note: could not install postgresql; the PostgreSQL test will be skipped"; \
+	fi
+
 demo: setup
 	$(BIN)/trainlab train recipes/fashion_mnist.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
-test: setup browser lint
+test: setup browser postgres lint
 	$(BIN)/python -m pytest
 
-slow: setup
+slow: setup postgres
 	$(BIN)/python -m pytest -m slow
 
 bench: setup

@@ -221,16 +221,21 @@ def _storage(plan: _Plan) -> Any:
         kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     else:
         kwargs = {}
+    url = plan.storage
+    if url.startswith(("postgresql://", "postgres://")):  # the driver trainlab[postgres] brings
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = _retry_callback(max_retry=3, inherit_intermediate_values=True)
         try:
             return RDBStorage(
-                plan.storage, engine_kwargs=kwargs, heartbeat_interval=plan.heartbeat,
+                url, engine_kwargs=kwargs, heartbeat_interval=plan.heartbeat,
                 grace_period=3 * plan.heartbeat, **retry,
             )  # fmt: skip
         except Exception as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if "DB access module" in reason:
+                reason += " (for PostgreSQL: pip install 'trainlab[postgres]')"
             raise ConfigError(f"tune --storage {_shown(plan.storage)}: cannot open it: "
                               f"{reason[:300]}") from None  # fmt: skip
 
@@ -326,6 +331,9 @@ def _run_workers(plan: _Plan, console: Any, study: Any) -> int | None:
     the signal number if the study was interrupted."""
     from trainlab.studies.tune_worker import run_worker, spawn_workers
 
+    if _count(study) >= plan.trials:
+        console.print("the study is complete: nothing to train")
+        return None
     if plan.workers == 1:
         return run_worker(plan, 0, console, study)
     return spawn_workers(plan, console)
