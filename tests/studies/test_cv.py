@@ -179,12 +179,20 @@ def test_regression_folds_refuse_stratification(recipe, tmp_path: Path) -> None:
     assert plan.jobs[0].config["train"]["eval_test"] is False
 
 
-def test_refit_trains_on_the_whole_pool(iris: Path, tmp_path: Path) -> None:
-    res = cross_validate(iris, ["train.epochs=1"], folds=2, refit=True, light=True,
+def test_repeated_folds_then_refit_on_the_whole_pool(iris: Path, tmp_path: Path) -> None:
+    quick = ["train.epochs=1", "train.report=false", "train.tensorboard=false", "train.norms=false"]
+    res = cross_validate(iris, quick, folds=2, repeats=2, refit=True, light=True,
                          out=tmp_path / "r")  # fmt: skip
+    assert [f["fold"] for f in res.folds] == ["fold_0_0", "fold_0_1", "fold_1_0", "fold_1_1"]
+    assert res.oof["n"] == 2 * 120  # every sample held out once per repeat
+    assert res.metrics["final"]["val/acc"].n == 4
+    # The refit is an ordinary run on all 120 pool samples, and the one that meets the test split.
     data = json.loads((tmp_path / "r" / "refit" / "data.json").read_text())
     assert data["sizes"] == {"train": 120, "val": 0, "test": 30}
     assert "test/acc" in res.refit["test"]
+    assert (
+        json.loads((tmp_path / "r" / "cv.json").read_text())["refit"]["test"] == res.refit["test"]
+    )
 
 
 PLUGIN = """
