@@ -126,35 +126,24 @@ def plan_cv(
 ) -> CVPlan:  # fmt: skip
     """Check every argument and the recipe, load the data once and list the fold runs.
     Every mistake is a one-line :class:`~trainlab.errors.TrainlabError` raised here."""
-    from trainlab.data.folds import build_source, fold_splits, pool_labels, pool_of
+    from trainlab.data.folds import fold_splits
 
     scheme, k = _scheme(folds, stratified, loo, repeats)
     if workers < 1:
         raise ConfigError(f"--workers: must be at least 1 (got {workers})")
     cfg = recipe if isinstance(recipe, Config) else load_config(recipe, overrides)
     base = _base_dict(cfg)
-    source = build_source(base["data"], cfg.seed)
-    source.load()
-    x, y, _ = pool_of(source)
-    labels = pool_labels(source, y)
-    if stratified and labels is None:
-        raise ConfigError("--stratified: the data's target is not a class label (regression); "
-                          "use plain k-fold")  # fmt: skip
-    splits = fold_splits(len(x), labels, scheme=scheme, folds=k, seed=cfg.seed, repeats=repeats)
+    n, labels, test_size, classes = _pool(base, cfg.seed, stratified)
+    splits = fold_splits(n, labels, scheme=scheme, folds=k, seed=cfg.seed, repeats=repeats)
     light = scheme == "loo" if light is None else light
     cores = cpu_cores()
     # Never more busy threads than cores (oversubscription made steps 10-60x slower here):
     # at most one worker per core, cores // workers torch threads each.
     workers = min(workers, cores)
     threads = max(1, min(cfg.train.threads or cores, cores // workers))
-    key = {"base": base, "scheme": scheme, "folds": k, "repeats": repeats, "seed": cfg.seed}
-    fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
-    tag = "loo" if scheme == "loo" else f"{scheme}{k}" + (f"x{repeats}" if repeats > 1 else "")
-    out_dir = (
-        Path(out) if out is not None else Path(runs_root) / f"{cfg.name}-cv-{tag}-{fingerprint}"
-    )
-    fold_opts = {"scheme": scheme, "folds": len(splits) if scheme == "loo" else k,
-                 "repeats": repeats, "fold_seed": cfg.seed}  # fmt: skip
+    out_dir, fingerprint = _where(cfg, base, (scheme, k, repeats), out, runs_root)
+    k = len(splits) if scheme == "loo" else k
+    fold_opts = {"scheme": scheme, "folds": k, "repeats": repeats, "fold_seed": cfg.seed}
     train = {"eval_test": False, "threads": threads, **(_LIGHT if light else {})}
     if cfg.train.nan_policy == "rollback":
         train.pop("checkpoint", None)  # rolling back needs its checkpoints
@@ -168,9 +157,39 @@ def plan_cv(
     if refit:
         refit_train = {"threads": max(1, min(cfg.train.threads or cores, cores))}
         refit_cfg = _fold_config(base, {**fold_opts, "scheme": "all"}, refit_train, "refit")
-    return CVPlan(cfg, scheme, k if scheme != "loo" else len(splits), repeats, cfg.seed, len(x),
-                  len(source.splits["test"][0]), getattr(source, "classes", None), out_dir,
-                  fingerprint, jobs, threads, workers, light, refit_cfg)  # fmt: skip
+    return CVPlan(cfg, scheme, k, repeats, cfg.seed, n, test_size, classes, out_dir, fingerprint,
+                  jobs, threads, workers, light, refit_cfg)  # fmt: skip
+
+
+def _where(
+    cfg: Config, base: dict[str, Any], scheme: tuple[str, int, int], out: str | Path | None,
+    runs_root: str | Path,
+) -> tuple[Path, str]:  # fmt: skip
+    """The study folder and the fingerprint of what decides its results (recipe, overrides,
+    folds, seed; not workers or threads): the same command finds the same folder again."""
+    name, k, repeats = scheme
+    key = {"base": base, "scheme": name, "folds": k, "repeats": repeats, "seed": cfg.seed}
+    fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    tag = "loo" if name == "loo" else f"{name}{k}" + (f"x{repeats}" if repeats > 1 else "")
+    default = Path(runs_root) / f"{cfg.name}-cv-{tag}-{fingerprint}"
+    return (Path(out) if out is not None else default), fingerprint
+
+
+def _pool(
+    base: dict[str, Any], seed: int, stratified: bool
+) -> tuple[int, Any, int, list[str] | None]:
+    """Size and class labels of the training pool, the test split's size, the class names."""
+    from trainlab.data.folds import build_source, pool_labels, pool_of
+
+    source = build_source(base["data"], seed)
+    source.load()
+    x, y, _ = pool_of(source)
+    labels = pool_labels(source, y)
+    if stratified and labels is None:
+        raise ConfigError(
+            "--stratified: the data's target is not a class label (regression); use plain k-fold"
+        )
+    return len(x), labels, len(source.splits["test"][0]), getattr(source, "classes", None)
 
 
 def _check_fold_config(conf: dict[str, Any]) -> None:
