@@ -11,6 +11,7 @@ from trainlab.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, regi
 from trainlab.config.load import load_config, parse_config
 from trainlab.config.schema import Config
 from trainlab.data import Augment, TensorLoader, register_data
+from trainlab.doctor import doctor  # the function (the package stays importable)
 from trainlab.errors import CheckpointError, ConfigError, DataError, TrainlabError
 from trainlab.experiment import build_data, build_experiment, seed_everything
 from trainlab.loading import load_model
@@ -45,6 +46,7 @@ __all__ = [
     "build_scheduler",
     "create_model",
     "cross_validate",
+    "doctor",
     "evaluate_run",
     "import_plugin",
     "list_models",

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainlab.cli.analyze",
     "trainlab.cli.report",
     "trainlab.cli.sample",
+    "trainlab.cli.doctor",
     "trainlab.cli.cv",
     "trainlab.cli.plugins",
     "trainlab.cli.verify",

@@ -120,6 +120,7 @@ def render(run: RunData, figures: dict[str, Path | None]) -> str:
         _header(run),
         _warnings(run.warnings + ([note] if note else [])),
         section("Results", _results(run)),
+        _diagnosis(run),
         section(
             "Training curves",
             image(figures.get("curves"), "loss and accuracy per epoch"),
@@ -142,6 +143,16 @@ def render(run: RunData, figures: dict[str, Path | None]) -> str:
         f" from {esc(run.path)}.</footer>",
     ]
     return page(f"{run.name}: trainlab report", "\n".join(b for b in body if b))
+
+
+def _diagnosis(run: RunData) -> str:
+    """The doctor's findings from the run's records (``trainlab doctor RUN_DIR``)."""
+    from trainlab.doctor.records import diagnose_loaded
+    from trainlab.doctor.render import html_section
+
+    if not run.records:
+        return ""
+    return html_section(diagnose_loaded(run, insight.read_norms(run.path)))
 
 
 def results_rows(run: RunData) -> list[list[Any]]:
