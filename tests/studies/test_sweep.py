@@ -156,3 +156,19 @@ def test_compare_two_groups_pairs_by_seed(recipe, tmp_path, capsys) -> None:
     assert main(["compare", *a, "--vs", *b, "--metric", "test/acc"]) == 0
     out = capsys.readouterr().out
     assert "test/acc" in out and "paired" in out
+
+
+def test_random_sweep_samples_the_space(recipe, tmp_path) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("optim.lr: {type: float, low: 0.001, high: 0.3, log: true}\n"
+                     "model.dropout: {type: categorical, choices: [0.0, 0.25]}\n")  # fmt: skip
+    res = sweep(recipe(RECIPE), random_trials=3, space=space, out=tmp_path / "sw")
+    assert len(res.runs) == 3 and all(r.status == "done" for r in res.runs)
+    assert all(0.001 <= r.params["optim.lr"] <= 0.3 for r in res.runs)
+    assert all(r.params["model.dropout"] in (0.0, 0.25) for r in res.runs)
+    again = sweep(recipe(RECIPE), random_trials=3, space=space, out=tmp_path / "sw")
+    assert again.trained == 0  # the same seed draws the same samples: nothing to train
+    space.write_text("optim.lr: {type: float, low: 0.3, high: 0.001}\n")
+    with pytest.raises(ConfigError, match="optim.lr"):
+        sweep(recipe(RECIPE), random_trials=3, space=space, out=tmp_path / "sw2")
+    assert not (tmp_path / "sw2").exists()

@@ -40,14 +40,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from trainlab.studies.sweep import parse_grid, sweep
-    from trainlab.studies.sweep_report import markdown
+    from trainlab.studies.sweep_report import markdown, show
 
     console = Console()
 
     def report(run: Any, done: int, total: int) -> None:
         value = (run.summary.get("best") or {}).get("value")
         shown = f"{value:.4f}" if isinstance(value, float) else run.status
-        params = " ".join(f"{k}={v}" for k, v in run.params.items())
+        params = " ".join(f"{k}={show(v)}" for k, v in run.params.items())
         reason = f" ({run.reason.splitlines()[0][:100]})" if run.reason else ""
         console.print(f"[{done}/{total}] {params} seed={run.seed}: {shown}{reason}",
                       markup=False, highlight=False, soft_wrap=True)  # fmt: skip

@@ -187,7 +187,8 @@ def _doubts(
     if drop < MIN_DROP:
         reasons.append(
             f"the smoothed loss fell by only {drop:.1%} from its start ({first:.4g} → "
-            f"{sm[lo]:.4g}): no rate where training makes progress (is there signal in the labels?)"
+            f"{sm[lo]:.4g}): no rate where training makes progress within the ramp (too few "
+            "--steps for this model, or no signal in the labels)"
         )
     noise = float(np.std(rw[: lo + 1] - sm[: lo + 1])) if lo > 2 else 0.0
     if drop >= MIN_DROP and noise > 0.5 * fall:

@@ -12,7 +12,7 @@ from typing import Any
 
 from trainlab.studies.stats import compare, summarize
 
-__all__ = ["summarize_sweep", "write_outputs", "markdown"]
+__all__ = ["summarize_sweep", "write_outputs", "markdown", "show"]
 
 
 def _value(run: Any) -> float | None:
@@ -72,6 +72,11 @@ def _comparisons(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def show(value: Any) -> str:
+    """A parameter value for tables: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _fmt(s: dict[str, Any], digits: int = 4) -> str:
     if not s["n"]:
         return "—"
@@ -93,17 +98,17 @@ def markdown(result: Any) -> str:
             "diverged/failed"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in result.groups:
-        cells = [str(g["params"][k]) for k in keys]
+        cells = [show(g["params"][k]) for k in keys]
         cells += [str(len(g["seeds"])), _fmt(g["monitor"]), _ci(g["monitor"]), _fmt(g["test"]),
                   f"{g['diverged']}/{g['failed']}"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     if result.comparisons:
         lines += ["", "| key | a → b | at | difference (b − a) | test | p |", "|---" * 6 + "|"]
         for c in result.comparisons:
-            at = ", ".join(f"{k}={v}" for k, v in c["at"].items()) or "—"
+            at = ", ".join(f"{k}={show(v)}" for k, v in c["at"].items()) or "—"
             p = "—" if c["p"] is None else f"{c['p']:.3g}"
             diff = "—" if not math.isfinite(c["diff"]) else f"{c['diff']:+.4f}"
-            change = f"{c['a']} → {c['b']}"
+            change = f"{show(c['a'])} → {show(c['b'])}"
             lines.append(f"| {c['key']} | {change} | {at} | {diff} | {c['test']} | {p} |")
     return "\n".join(lines) + "\n"
 
