@@ -141,7 +141,7 @@ def plan_cv(
     # at most one worker per core, cores // workers torch threads each.
     workers = min(workers, cores)
     threads = max(1, min(cfg.train.threads or cores, cores // workers))
-    out_dir, fingerprint = _where(cfg, base, (scheme, k, repeats), out, runs_root)
+    out_dir, fingerprint = _where(cfg, (scheme, k, repeats), out, runs_root)
     k = len(splits) if scheme == "loo" else k
     fold_opts = {"scheme": scheme, "folds": k, "repeats": repeats, "fold_seed": cfg.seed}
     train = {"eval_test": False, "threads": threads, **(_LIGHT if light else {})}
@@ -162,13 +162,14 @@ def plan_cv(
 
 
 def _where(
-    cfg: Config, base: dict[str, Any], scheme: tuple[str, int, int], out: str | Path | None,
-    runs_root: str | Path,
-) -> tuple[Path, str]:  # fmt: skip
+    cfg: Config, scheme: tuple[str, int, int], out: str | Path | None, runs_root: str | Path
+) -> tuple[Path, str]:
     """The study folder and the fingerprint of what decides its results (recipe, overrides,
     folds, seed; not workers or threads): the same command finds the same folder again."""
     name, k, repeats = scheme
-    key = {"base": base, "scheme": name, "folds": k, "repeats": repeats, "seed": cfg.seed}
+    # What the user set, not the defaults: a new option elsewhere must not move the folder.
+    given = cfg.model_dump(mode="json", exclude_defaults=True)
+    key = {"cfg": given, "scheme": name, "folds": k, "repeats": repeats, "seed": cfg.seed}
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     tag = "loo" if name == "loo" else f"{name}{k}" + (f"x{repeats}" if repeats > 1 else "")
     default = Path(runs_root) / f"{cfg.name}-cv-{tag}-{fingerprint}"
