@@ -105,6 +105,7 @@ class Experiment:
     schedule: Schedule | None
     trainer: Trainer
     model_options: dict[str, Any]
+    init_report: dict[str, Any] | None = None  # model.init_from: loaded / new / skipped tensors
 
 
 def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experiment:
@@ -141,6 +142,11 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
     seed_everything(cfg.seed)  # model init independent of how much RNG the data consumed
     model = create_model(cfg.model.name, **opts)
     init_weights(model, cfg.model.init, cfg.model.init_std)
+    init_report = None
+    if cfg.model.init_from is not None:  # transfer learning: weights by name and shape
+        from trainlab.compress.init_from import init_from
+
+        init_report = init_from(model, cfg.model.init_from)
     if t.grad_checkpointing:
         set_grad_checkpointing(model, where="train.grad_checkpointing")
     trainer.prepare(model)
@@ -168,7 +174,7 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
             cfg.sched.warmup_epochs,
             cfg.sched.warmup_start_factor,
         )
-    return Experiment(cfg, data, model, task, optimizer, schedule, trainer, opts)
+    return Experiment(cfg, data, model, task, optimizer, schedule, trainer, opts, init_report)
 
 
 def build_callbacks(cfg: Config) -> list[Any]:

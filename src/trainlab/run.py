@@ -165,6 +165,11 @@ def _train_run(
         )
         # Split sizes, normalisation statistics (from the training split), skipped rows/files.
         write_json(rdir / "data.json", exp.data.describe())
+        if exp.init_report is not None:  # model.init_from: which tensors came from where
+            from trainlab.compress.init_from import summary_line
+
+            write_json(rdir / "init_from.json", exp.init_report)
+            console.print(summary_line(exp.init_report))
     if main:  # plugins.json: the --import files and used entry points, with their SHA-256
         record_plugins(rdir, cfg.model_dump(mode="json"))
     state = _restore(exp, ckpt, callbacks) if ckpt is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_parsers", "cmd_quantize"]
+__all__ = ["add_parsers", "cmd_quantize", "cmd_prune"]
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -19,8 +19,21 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from trainlab.compress.prune import prune_run
+
+    r = prune_run(args.run, args.amount, structured=args.structured, iterations=args.iterations,
+                  finetune_epochs=args.finetune_epochs, out=args.out, lr_factor=args.lr_factor,
+                  overrides=args.overrides, reps=args.reps)  # fmt: skip
+    for i, step in enumerate(r["steps"], 1):
+        extra = f", fine-tuned: {step['finetune_run']}" if "finetune_run" in step else ""
+        print(f"step {i}: {step['target']:.0%} pruned, {step['params']:,} parameters, "
+              f"{step['sparsity']:.1%} zero weights -> {step['weights']}{extra}")
+    return 0
+
+
 def add_parsers(sub: Any) -> None:
-    """Add ``quantize`` to ``trainlab``'s sub-commands."""
+    """Add ``quantize`` and ``prune`` to ``trainlab``'s sub-commands."""
     q = sub.add_parser(
         "quantize",
         help="int8 model of a run (dynamic or static), with accuracy/size/speed vs float32",
@@ -38,3 +51,27 @@ def add_parsers(sub: Any) -> None:
                    help="static: time the uncompiled graph (slow int8)")  # fmt: skip
     q.add_argument("--reps", type=int, default=50, metavar="N", help="timed calls at batch 1")
     q.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser(
+        "prune",
+        help="magnitude pruning (global unstructured, or channels removed), with fine-tuning",
+        description="Unstructured: global L1 magnitude pruning of conv/linear weights (zeros, "
+        "dense tensors). --structured: channels removed with torch-pruning (a smaller, faster "
+        "model). Each of --iterations steps can be fine-tuned as an ordinary run of the source "
+        "recipe (key=value overrides apply to it). Writes a new folder; the run is not modified.",
+    )
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("overrides", nargs="*", help="overrides for the fine-tuning runs")
+    p.add_argument("--amount", type=float, required=True, metavar="A",
+                   help="fraction of weights (or channels) to remove, e.g. 0.5")  # fmt: skip
+    p.add_argument("--structured", action="store_true", help="remove whole channels")
+    p.add_argument("--iterations", type=int, default=1, metavar="N",
+                   help="reach the amount in N equal steps (1)")  # fmt: skip
+    p.add_argument("--finetune-epochs", type=int, default=0, metavar="E",
+                   help="train E epochs after each step (0: no fine-tuning)")  # fmt: skip
+    p.add_argument("--lr-factor", type=float, default=0.1, metavar="F",
+                   help="fine-tuning learning rate = the recipe's × F (0.1)")  # fmt: skip
+    p.add_argument("--out", metavar="DIR",
+                   help="default: exports/<run name>-pruned-<kind>-<percent>")  # fmt: skip
+    p.add_argument("--reps", type=int, default=30, metavar="N", help="timed calls at batch 1")
+    p.set_defaults(func=cmd_prune)

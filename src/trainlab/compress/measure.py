@@ -71,7 +71,7 @@ def latency_ms(fn: Fn, x1: torch.Tensor, reps: int = 50) -> float:
 
 def throughput(fn: Fn, xb: torch.Tensor, reps: int = 5) -> float:
     """Samples per second on batches like ``xb`` (median of ``reps`` calls)."""
-    return len(xb) / statistics.median(_timed(fn, xb, reps, warmup=1))
+    return len(xb) / statistics.median(_timed(fn, xb, reps, warmup=2))
 
 
 def measure(name: str, fn: Fn, loader: Any | None, xs: torch.Tensor, size: int | None,
@@ -80,7 +80,7 @@ def measure(name: str, fn: Fn, loader: Any | None, xs: torch.Tensor, size: int |
     256 built from ``xs``."""
     acc = accuracy(fn, loader) if loader is not None else None
     lat = latency_ms(fn, xs[:1], reps)
-    thr = throughput(fn, batch_of(xs, 256), max(3, reps // 10))
+    thr = throughput(fn, batch_of(xs, 256), max(5, reps // 5))
     return Row(name, acc, size, lat, thr, note)
 
 

@@ -37,6 +37,9 @@ class ModelSection(RegistrySection):
     # xavier_normal, kaiming_uniform, kaiming_normal, kaiming_*_fan_out, orthogonal, normal.
     init: str = "default"
     init_std: float = Field(0.01, gt=0.0)  # standard deviation for init: normal
+    # Transfer learning: a run directory (its best weights), a .safetensors or a .pth state
+    # dict; tensors load by name and shape, a head of another shape stays freshly initialised.
+    init_from: str | None = None
 
 
 class OptimSection(RegistrySection):
