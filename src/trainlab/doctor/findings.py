@@ -24,7 +24,7 @@ from trainlab.config.load import apply_overrides, parse_config
 from trainlab.config.schema import Config
 from trainlab.errors import TrainlabError
 
-__all__ = ["Finding", "Diagnosis", "SEVERITIES", "apply_fixes", "valid_fixes"]
+__all__ = ["Finding", "Diagnosis", "SEVERITIES", "apply_fixes", "valid_fixes", "num"]
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
@@ -97,6 +97,20 @@ class Diagnosis:
             "checks": self.checks,
             "skipped": self.skipped,
         }
+
+
+def num(x: float) -> str:
+    """``x`` to 3 significant digits as YAML reads a float (``5.0e-05``, not ``5e-05``, which
+    YAML takes for a string).
+
+    >>> num(5e-05), num(0.0495), num(3.0)
+    ('5.0e-05', '0.0495', '3.0')
+    """
+    text = f"{x:.3g}"
+    mant, e, exp = text.partition("e")
+    if "." not in mant:
+        mant += ".0"
+    return mant + e + exp
 
 
 def ranked(findings: list[Finding]) -> list[Finding]:

@@ -52,23 +52,15 @@ def check_precision(exp: Any) -> list[Finding]:
     )]  # fmt: skip
 
 
-def check_input_pipeline(exp: Any, batches: int = 5) -> list[Finding]:
-    """Time to draw ``batches`` training batches against time to train on them."""
-    loader = exp.data.loader("train")
-    it = loader.iter_epoch(0)
+def check_input_pipeline(exp: Any, step_s: Any, batches: int = 3) -> list[Finding]:
+    """Time to draw a training batch against ``step_s()``, the time to train on one."""
+    it = exp.data.loader("train").iter_epoch(0)
     t0 = time.perf_counter()
-    data = [b for _, b in zip(range(batches), it, strict=False)]
-    t_data = (time.perf_counter() - t0) / max(len(data), 1)
+    drawn = sum(1 for _ in zip(range(batches), it, strict=False))
+    t_data = (time.perf_counter() - t0) / max(drawn, 1)
     if t_data < FAST_BATCH_S:  # in-memory batching: nothing to compare
         return []
-    model, task = exp.model, exp.task
-    model.train()
-    t0 = time.perf_counter()
-    for batch in data:
-        model.zero_grad(set_to_none=True)
-        task.train_step(model, batch).loss.backward()
-    t_step = (time.perf_counter() - t0) / max(len(data), 1)
-    model.zero_grad(set_to_none=True)
+    t_step = float(step_s())
     ev = {"data_s_per_batch": t_data, "step_s_per_batch": t_step}
     share = t_data / (t_data + t_step) if t_data + t_step > 0 else 0.0
     if share < 0.5:

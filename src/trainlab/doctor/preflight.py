@@ -30,6 +30,7 @@ __all__ = ["preflight", "CHECKS"]
 CHECKS = ("data", "model", "gradcheck", "overfit", "lr", "machine")
 # Tasks whose objective the optimisation checks (overfit one batch, LR range test) understand.
 OPTIM_TASKS = ("classification", "regression")
+MIN_LR_STEPS = 20  # fewer range-test steps than this cannot locate a valley
 
 
 @contextmanager
@@ -58,10 +59,13 @@ def preflight(
     skip: tuple[str, ...] = (),
     lr_steps: int = 60,
     overfit_steps: int = 200,
+    budget_s: float = 20.0,
 ) -> Diagnosis:
     """Diagnose a recipe before training it: data, model, optimisation, machine.
 
     ``skip`` names checks of :data:`CHECKS` to leave out (``("lr",)`` saves the range test).
+    ``budget_s`` bounds the LR range test (fewer steps, at least 20, or skipped with the
+    reason when a step is too slow); overfitting one batch gets half of it.
     Raises a :class:`~trainlab.errors.TrainlabError` for a recipe that does not validate or a
     model whose forward fails on the data.
 
@@ -88,6 +92,7 @@ def preflight(
         exp = build_experiment(safe)
         timings["build"] = time.perf_counter() - t0
         runner = _Runner(exp, cfg, skip, timings, skipped)
+        runner.budget_s = budget_s
         found += runner.run_all(lr_steps, overfit_steps)
     return Diagnosis(name, "recipe", found, timings, skipped)
 
@@ -107,6 +112,7 @@ class _Runner:
         self.batch = (x[:64], y[:64])
         self.optim_ok = cfg.task.name in OPTIM_TASKS
         self.fitted: bool | None = None  # set by the overfit check
+        self.budget_s = 20.0
         if callable(getattr(exp.task, "setup", None)):
             exp.task.setup(exp.model, exp.trainer.device)
 
@@ -151,8 +157,12 @@ class _Runner:
     def _overfit(self, steps: int) -> list[Finding]:
         x, y = self.batch
         batch = (x[:32], y[:32])
-        result = optim_checks.overfit_batch(self.exp, batch, steps=steps)
+        result = optim_checks.overfit_batch(self.exp, batch, steps, max_seconds=self.budget_s / 2)
         self.fitted = result.fitted
+        if result.timed_out:
+            self.skipped["overfit"] = (
+                f"inconclusive: not fitted after {result.steps} steps in {result.seconds:.0f} s"
+            )
         return optim_checks.check_overfit(self.cfg, result, len(batch[0]))
 
     def _lr(self, steps: int) -> list[Finding]:
@@ -161,11 +171,26 @@ class _Runner:
         except ImportError:
             self.skipped["lr"] = "the LR finder (trainlab.studies.lr_find) is not installed"
             return []
+        per_step = self.step_s()
+        steps = min(steps, int(self.budget_s / per_step))
+        if steps < MIN_LR_STEPS:
+            self.skipped["lr"] = (
+                f"a training step takes {per_step:.2f} s here: too slow for a range test in "
+                f"{self.budget_s:.0f} s (run `trainlab lr-find RECIPE`)"
+            )
+            return []
         result = lr_find(self.exp, steps=steps)
         return optim_checks.check_lr(self.cfg, result, self.fitted)
+
+    def step_s(self) -> float:
+        """Seconds of one training step on a full batch (measured once)."""
+        if "step_s" not in self.timings:
+            batch = next(iter(self.exp.data.loader("train").iter_epoch(0)))
+            self.timings["step_s"] = optim_checks.step_seconds(self.exp, batch)
+        return self.timings["step_s"]
 
     def _machine(self) -> list[Finding]:
         return [
             *machine_checks.check_precision(self.exp),
-            *machine_checks.check_input_pipeline(self.exp),
+            *machine_checks.check_input_pipeline(self.exp, self.step_s),
         ]

@@ -14,7 +14,7 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 def evidence_text(f: Finding, limit: int = 160) -> str:
     """The evidence as one compact line (numbers to 4 significant digits)."""
-    text = json.dumps(_round(f.evidence), separators=(", ", ": "))
+    text = json.dumps(_round(f.evidence), separators=(", ", ": "), ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

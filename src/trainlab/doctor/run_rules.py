@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from trainlab.doctor.findings import Finding
+from trainlab.doctor.findings import Finding, num
 
 if TYPE_CHECKING:
     from trainlab.doctor.records import RunView
@@ -60,7 +60,7 @@ def diverged(v: RunView) -> list[Finding]:
     where = at if at is not None else rising
     lr_at = _lr_at(v, where)
     lr = lr_at or v.lr
-    fix = [f"{_lr_key(v)}={lr / 10:.3g}"] if lr else []
+    fix = [f"{_lr_key(v)}={num(lr / 10)}"] if lr else []
     fix += ["train.grad_clip=1.0", *_warmup_fix(v)]
     nan = at is not None or "non-finite" in stop
     what = "became non-finite" if nan else "climbed far above its start"
@@ -105,7 +105,7 @@ def spikes(v: RunView) -> list[Finding]:
         {"spikes": [{"step": s, "loss": a, "median_before": b} for s, a, b in found[:10]]},
         "occasional huge gradients (a learning rate near the edge of stability, no clipping, "
         "outliers in the data)",
-        ["train.grad_clip=1.0", *_warmup_fix(v)] + ([f"{_lr_key(v)}={lr / 3:.3g}"] if lr else []),
+        ["train.grad_clip=1.0", *_warmup_fix(v)] + ([f"{_lr_key(v)}={num(lr / 3)}"] if lr else []),
     )]  # fmt: skip
 
 
@@ -144,7 +144,7 @@ def no_learning(v: RunView) -> list[Finding]:
         "weights moved", ev,
         "the weights move without reducing the loss: a learning rate too high to descend "
         "(bouncing around the valley) or a model that cannot represent the task",
-        [f"{_lr_key(v)}={v.lr / 10:.3g}"] if v.lr else [],
+        [f"{_lr_key(v)}={num(v.lr / 10)}"] if v.lr else [],
     )]  # fmt: skip
 
 
@@ -156,7 +156,7 @@ def _too_low(v: RunView, ev: dict[str, Any], typical: float | None) -> Finding:
         f"the training loss fell by only {ev['drop']:.1%} ({ev['loss_first']:.3g} → "
         f"{ev['loss_best']:.3g})" + (f"; the weights changed by {moved:.2%}" if moved else ""),
         ev, "the steps are too small to move the weights: the learning rate is too low",
-        [f"{_lr_key(v)}={target:.3g}"] if target else [],
+        [f"{_lr_key(v)}={num(target)}"] if target else [],
     )  # fmt: skip
 
 

@@ -45,8 +45,9 @@ def overfitting(v: RunView) -> list[Finding]:
          "gap_opened_epoch": _gap_epoch(v)},
         "the model memorises the training set (capacity large for the data, little "
         "regularisation): it fits noise that does not generalise",
-        ["optim.weight_decay=5e-4", "model.dropout=0.3", "train.l2=1e-4"],
-        note="more data or augmentation (data.augment.*), a smaller model, or stop at the best "
+        ["optim.weight_decay=5.0e-4", "model.dropout=0.3"],
+        note="train.l2 for optimizers without weight decay; more data or augmentation "
+        "(data.augment.*), a smaller model, or stop at the best "
         "epoch (callbacks: early_stopping)",
     )]  # fmt: skip
 
