@@ -218,3 +218,18 @@ def test_workers_give_the_same_folds_as_one_process(recipe, tmp_path: Path) -> N
     assert two.plan and two.folds and len(two.folds) == 3
     by_fold = {f["fold"]: f["final"] for f in one.folds}
     assert {f["fold"]: f["final"] for f in two.folds} == by_fold
+
+
+def test_an_interrupted_study_says_the_same_command_continues(
+    iris: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainlab.errors import RunInterrupted
+    from trainlab.studies import cv
+
+    def stop(*_: object, **__: object) -> None:
+        raise RunInterrupted("stopped by SIGINT after step 3; continue with: trainlab train …", 2)
+
+    monkeypatch.setattr(cv, "run_folds", stop)
+    with pytest.raises(RunInterrupted, match="the same command continues") as err:
+        cross_validate(iris, folds=2, out=tmp_path / "i")
+    assert err.value.exit_code == 130 and "train --resume" not in str(err.value)

@@ -295,8 +295,8 @@ def _train(plan: CVPlan, pending: list[FoldJob], console: Console) -> None:
             run_folds(pending, workers=plan.workers, threads=plan.threads, on_done=done)
         except RunInterrupted as e:  # the fold's own message would say `train --resume`
             raise RunInterrupted(
-                f"cross-validation interrupted ({e}); finished folds are kept: the same "
-                "command continues",
+                f"cross-validation interrupted ({str(e).split(';')[0]}, checkpoint saved); "
+                "the same command continues, keeping the finished folds",
                 e.exit_code - 128,
             ) from None
 
