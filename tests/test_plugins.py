@@ -233,3 +233,25 @@ def test_trainer_fit_shows_epoch_lines_unless_quiet(capsys) -> None:
         trainer.fit(model, ClassificationTask(), data, opt)
         err = capsys.readouterr().err
         assert ("epoch 2/2  loss" in err and "val_acc" in err) is progress
+
+
+def test_the_readme_example_trains(tmp_path, capsys) -> None:
+    """README's "Your own code": its my_code.py and blobs.yaml, as printed, train and load."""
+    import re
+
+    import trainlab
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Your own code", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    recipe = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "my_code.py").write_text(code)
+    (tmp_path / "blobs.yaml").write_text(recipe)
+    rdir = tmp_path / "runs" / "blobs"
+    args = ["train", str(tmp_path / "blobs.yaml"), "train.epochs=1", "data.n=400", "--no-progress",
+            "train.report=false", "train.tensorboard=false",
+            "--import", str(tmp_path / "my_code.py"), "--run-dir", str(rdir)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    assert "test/error_rate" in json.loads((rdir / "summary.json").read_text())["test"]
+    model = trainlab.load_model(rdir, normalize=True)
+    assert model(torch.randn(5, 8)).shape == (5, 3)

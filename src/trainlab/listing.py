@@ -26,7 +26,15 @@ from pydantic import BaseModel
 from trainlab.errors import ConfigError
 from trainlab.registry import Registry, did_you_mean, keyword_options
 
-__all__ = ["KINDS", "OptionRow", "registries", "resolve_kind", "entry_rows", "option_rows"]
+__all__ = [
+    "KINDS",
+    "OptionRow",
+    "registries",
+    "resolve_kind",
+    "entry_rows",
+    "option_rows",
+    "singular",
+]
 
 # The kinds ``trainlab list`` knows, with the singular and short spellings it accepts.
 KINDS = ("models", "data", "tasks", "losses", "metrics", "optimizers", "schedulers", "callbacks")
@@ -35,7 +43,11 @@ _ALIASES = {
     "optimizer": "optimizers", "optim": "optimizers", "scheduler": "schedulers",
     "sched": "schedulers", "callback": "callbacks",
 }  # fmt: skip
+_SINGULAR = dict(zip(KINDS, ("model", "data", "task", "loss", "metric", "optimizer",
+                              "scheduler", "callback"), strict=True))  # fmt: skip
 _HELP_WIDTH = 100
+# Model options trainlab fills in from the data when a recipe leaves them out.
+_FROM_DATA = ("num_classes", "in_channels", "in_features")
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,11 @@ def registries() -> dict[str, Registry[Any]]:
 
     regs = (MODELS, DATA, TASKS, LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, CALLBACKS)
     return dict(zip(KINDS, regs, strict=True))
+
+
+def singular(kind: str) -> str:
+    """``models`` → ``model``: how one entry of a kind is called."""
+    return _SINGULAR.get(kind, kind)
 
 
 def resolve_kind(kind: str) -> tuple[str, Registry[Any]]:
@@ -93,7 +110,7 @@ def entry_rows(kind: str) -> list[tuple[str, str, str]]:
 
 def option_rows(kind: str, name: str) -> tuple[list[OptionRow], str]:
     """The options of entry ``name`` of ``kind`` and the entry's one-line summary."""
-    _, reg = resolve_kind(kind)
+    kind, reg = resolve_kind(kind)
     fn = reg.get(name, where=f"list {kind}")
     target = fn.__init__ if inspect.isclass(fn) else fn
     hints = _hints(target)
@@ -106,6 +123,8 @@ def option_rows(kind: str, name: str) -> tuple[list[OptionRow], str]:
         kind_ = hints.get(opt, p.annotation)
         default = "(required)" if p.default is p.empty else _short(repr(p.default))
         help_ = comments.get(opt) or _doc_help(doc, opt)
+        if not help_ and kind == "models" and opt in _FROM_DATA:
+            help_ = "from the data when the recipe leaves it out"
         nested = inspect.isclass(kind_) and issubclass(kind_, BaseModel)
         if nested and isinstance(p.default, BaseModel):
             default = "(the fields' defaults)"

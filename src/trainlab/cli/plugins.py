@@ -36,7 +36,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from trainlab.listing import KINDS, entry_rows, option_rows, registries, resolve_kind
+    from trainlab.listing import entry_rows, option_rows, registries, resolve_kind, singular
 
     console = Console()
     if args.kind is None:
@@ -57,7 +57,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         console.print(table)
         return 0
     rows, summary = option_rows(kind, args.name)
-    table = Table(title=f"{kind[:-1] if kind in KINDS[2:] else kind} '{args.name}': {summary}")
+    table = Table(title=f"{singular(kind)} '{args.name}': {summary}")
     table.add_column("option", no_wrap=True)
     for col in ("type", "default", "help"):
         table.add_column(col, overflow="fold")
