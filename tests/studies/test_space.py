@@ -70,6 +70,9 @@ def test_load_space_reads_every_kind(cfg, tmp_path):
         ("model.act: []", ["model.act.choices", "non-empty"]),
         ("model.act: {type: categorical, choices: [[1, 2]]}", ["not a scalar"]),
         ("optim.lr: 0.1", ["optim.lr", "expected a mapping"]),
+        # refused only when the model or optimizer is built
+        ("model.act: [relu, no_such_act]", ["refuses model.act=no_such_act", "activation"]),
+        ("optim.lr: {type: float, low: -1, high: 1}", ["refuses optim.lr=-1.0", "ValueError"]),
         ("[1, 2]", ["non-empty mapping"]),
     ],
 )

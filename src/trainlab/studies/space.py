@@ -9,7 +9,8 @@ A space file maps dotted recipe keys (the same keys as ``key=value`` overrides) 
 
 :func:`load_space` checks the whole file before anything runs — field names, types, bounds, and
 that the recipe accepts the values at the bounds and every choice (they are applied as overrides
-and validated like ``trainlab train`` would) — so a mistake is one line naming the file and key.
+and validated like ``trainlab train`` would; for ``model.*`` and ``optim.*`` keys the model and
+optimizer are also built with them) — so a mistake is one line naming the file and key.
 ``trainlab tune`` (Optuna) and ``trainlab sweep --random`` both sample from the result.
 
 >>> import random
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -90,11 +92,16 @@ def parse_space(raw: Any, cfg: Config, where: str = "space") -> dict[str, Dim]:
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"{where}: a space must be a non-empty mapping of dotted.key: range")
     space = {}
+    builds = None  # whether the recipe's model and optimizer build without its data
     for key, spec in raw.items():
         if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
             raise ConfigError(f"{where}: {key!r}: keys are dotted recipe keys such as optim.lr")
         dim = _parse_dim(key, spec, f"{where}: {key}")
         _check_recipe_accepts(dim, cfg, f"{where}: {key}")
+        if key.startswith(("model.", "optim.")):
+            builds = _builds(cfg.model_dump(mode="json")) if builds is None else builds
+            if builds is None:
+                _check_builds(dim, cfg, f"{where}: {key}")
         space[key] = dim
     return space
 
@@ -175,6 +182,39 @@ def _check_recipe_accepts(dim: Dim, cfg: Config, where: str) -> None:
             check_config(parse_config(apply_overrides(base, [item])))
         except ConfigError as e:
             raise ConfigError(f"{where}: the recipe refuses {item}: {e}") from None
+
+
+def _builds(raw: dict[str, Any]) -> Exception | None:
+    """Build the model (sizes the data would fill in left at the model's defaults) and the
+    optimizer of a recipe, leaving every RNG as it was; the error, if it fails."""
+    import torch
+
+    from trainlab.models.registry import create_model
+    from trainlab.optim import build_optimizer
+
+    cfg = parse_config(raw)
+    try:
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. a zero-width layer's init warning
+            model = create_model(cfg.model.name, **cfg.model.options())
+            build_optimizer(model, cfg.optim.name, cfg.optim.options(),
+                            cfg.optim.decay_norm_and_bias, cfg.optim.lr_mult)  # fmt: skip
+    except Exception as e:  # the model's or optimizer's own checks (torch's ValueError…)
+        return e
+    return None
+
+
+def _check_builds(dim: Dim, cfg: Config, where: str) -> None:
+    """Values only the model or optimizer refuse (an unknown activation, a negative rate):
+    checked when the recipe's own model and optimizer build without data."""
+    base = cfg.model_dump(mode="json")
+    for value in dim.bounds():
+        item = as_overrides({dim.key: value})[0]
+        err = _builds(apply_overrides(base, [item]))
+        if err is not None:
+            text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            kind = "" if isinstance(err, ConfigError) else f"{type(err).__name__}: "
+            raise ConfigError(f"{where}: the recipe refuses {item}: {kind}{text}")
 
 
 def _grid_axis(dim: Dim) -> list[Any]:

@@ -312,8 +312,8 @@ def _pruner(plan: _Plan) -> Any:
     if not isinstance(plan.pruner, str):
         return plan.pruner
     epochs = int(plan.base["train"]["epochs"])
-    if plan.pruner == "median":  # epoch 1 is too noisy to judge by
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if plan.pruner == "median":  # steps are epochs (1, 2, …): epoch 1 is too noisy to judge
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if plan.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
     if plan.pruner == "successive_halving":
