@@ -255,3 +255,26 @@ def test_the_readme_example_trains(tmp_path, capsys) -> None:
     assert "test/error_rate" in json.loads((rdir / "summary.json").read_text())["test"]
     model = trainlab.load_model(rdir, normalize=True)
     assert model(torch.randn(5, 8)).shape == (5, 3)
+
+
+def test_an_entry_point_function_is_called_and_its_failure_named(tmp_path, monkeypatch) -> None:
+    site = tmp_path / "site"
+    (site / "tl_hook_pkg").mkdir(parents=True)
+    (site / "tl_hook_pkg" / "__init__.py").write_text(
+        "import trainlab\n\ndef register():\n"
+        "    trainlab.register_loss('hooked_l1')(lambda p, t: (p - t).abs().mean())\n\n"
+        "def broken():\n    raise KeyError('missing table')\n"
+    )
+    info = site / "tl_hook_pkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tl-hook-pkg\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[trainlab.plugins]\nhook = tl_hook_pkg:register\n")
+    monkeypatch.syspath_prepend(str(site))
+    found = [p for p in load_entry_points() if p.dist == "tl-hook-pkg 1.0"]
+    assert [p.registered for p in found] == [["losses/hooked_l1"]]
+    (info / "entry_points.txt").write_text("[trainlab.plugins]\nbad = tl_hook_pkg:broken\n")
+    with pytest.raises(PluginError) as e:
+        load_entry_points()
+    msg = str(e.value)
+    assert msg.startswith("entry point 'bad = tl_hook_pkg:broken' of tl-hook-pkg 1.0: ")
+    assert "__init__.py:7: KeyError: 'missing table'" in msg
