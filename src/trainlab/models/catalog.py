@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import inspect
-import typing
 from typing import Any
 
 import torch
 
 from trainlab.models.registry import MODELS, list_models
-from trainlab.registry import keyword_options
 
 __all__ = ["model_table", "model_options"]
 
@@ -35,16 +33,10 @@ def model_table() -> list[tuple[str, int | None, str]]:
 
 
 def model_options(name: str) -> tuple[list[tuple[str, str, str]], str]:
-    """The recipe options of model ``name``: ``(option, type, default)`` rows, and its summary."""
-    fn = MODELS.get(name, where="model")
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:
-        hints = {}
-    rows = []
-    for opt, p in keyword_options(fn).items():
-        kind = hints.get(opt, p.annotation)
-        shown = getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
-        default = "(required)" if p.default is p.empty else repr(p.default)
-        rows.append((opt, shown, default))
-    return rows, _summary(fn)
+    """The recipe options of model ``name``: ``(option, type, default)`` rows, and its summary
+    (the rows of ``trainlab list models NAME``, without the help column)."""
+    from trainlab.listing import option_rows
+
+    MODELS.get(name, where="model")  # the registry's own "did you mean" error
+    rows, summary = option_rows("models", name)
+    return [(r.name, r.type, r.default) for r in rows], summary
