@@ -216,6 +216,7 @@ def test_list_every_kind_and_a_data_source_options(capsys, monkeypatch) -> None:
         assert text in out
     assert main(["list", "loss"]) == 0 and "cross_entropy" in capsys.readouterr().out
     assert main(["list", "optim", "sgd"]) == 0 and "momentum" in capsys.readouterr().out
+    assert main(["list", "models", "mlp"]) == 0 and "list[int]" in capsys.readouterr().out
     assert main(["list", "modles"]) == 2
     assert "did you mean 'models'" in capsys.readouterr().err
 

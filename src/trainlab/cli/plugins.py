@@ -34,6 +34,7 @@ def load_cli_plugins(args: argparse.Namespace) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from trainlab.listing import entry_rows, option_rows, registries, resolve_kind, singular
@@ -53,16 +54,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         for col in ("name", "what", "from"):
             table.add_column(col)
         for row in entry_rows(kind):
-            table.add_row(*row)
+            table.add_row(*(escape(c) for c in row))
         console.print(table)
         return 0
     rows, summary = option_rows(kind, args.name)
-    table = Table(title=f"{singular(kind)} '{args.name}': {summary}")
+    table = Table(title=escape(f"{singular(kind)} '{args.name}': {summary}"))
     table.add_column("option", no_wrap=True)
     for col in ("type", "default", "help"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r.name, r.type, r.default, r.help)
+        table.add_row(*(escape(c) for c in (r.name, r.type, r.default, r.help)))  # list[int]
     console.print(table if rows else f"{args.name}: no options ({summary})")
     return 0
 
