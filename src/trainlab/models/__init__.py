@@ -6,13 +6,16 @@ registered model (see :mod:`trainlab.models.examples`).
 
 from trainlab.models import (  # noqa: F401 - importing a family module registers its models
     alexnet,
+    anynet_space,
     autoencoder,
     capsule,
     densenet,
+    efficientnet,
     gan,
     googlenet,
     lenet,
     mlp,
+    mobilenet,
     nin,
     rbm,
     recurrent,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trainlab.errors import ConfigError
 from trainlab.models.examples import image_batch
 from trainlab.models.registry import register_model
 
@@ -44,6 +45,16 @@ def _features_small(in_channels: int) -> nn.Sequential:
     )
 
 
+def imagenet_side(image_size: int) -> int:
+    """Side of the ImageNet-layout feature map at ``image_size`` (224 → 6, 96 → 2)."""
+    side = (image_size + 2 * 2 - 11) // 4 + 1  # conv 11/4, pad 2
+    for _ in range(3):  # three max pools 3/2 (the 5×5 and 3×3 convs keep the side)
+        side = (side - 3) // 2 + 1
+    if side < 1:
+        raise ConfigError(f"model.image_size: {image_size} px is too small for AlexNet (≥ 63)")
+    return side
+
+
 class AlexNet(nn.Module):
     """Five conv layers → pool to ``pool``×``pool`` → three FC layers with dropout."""
 
@@ -55,13 +66,18 @@ class AlexNet(nn.Module):
         hidden: int,
         dropout: float,
         image_size: int,
+        pool: int | None = 6,
     ) -> None:
         super().__init__()
         self.in_channels, self.image_size = in_channels, image_size
         self.features = _features_small(in_channels) if small else _features_imagenet(in_channels)
-        # ImageNet: adaptive pool to 6×6 (as torchvision) so other sizes ≥ 63 work too.
+        # ImageNet: adaptive pool to `pool`×`pool` (6, as torchvision) so other sizes ≥ 63 work
+        # too; pool=None: the map's own side at image_size (the FC width follows the input).
         # Small: three halvings, the map is image_size // 8 wide (3 for 28×28).
-        pool = max(1, image_size // 8) if small else 6
+        if small:
+            pool = max(1, image_size // 8)
+        elif pool is None:
+            pool = imagenet_side(image_size)
         self.avgpool = nn.AdaptiveAvgPool2d(pool)
         self.classifier = nn.Sequential(
             nn.Flatten(),
@@ -90,9 +106,15 @@ def alexnet(
     hidden: int = 4096,
     dropout: float = 0.5,
     image_size: int = 224,
+    pool: int | None = 6,
 ) -> nn.Module:
-    """AlexNet at ImageNet sizes (61.1M parameters, as torchvision's); input (N, 3, 224, 224)."""
-    return AlexNet(num_classes, in_channels, False, hidden, dropout, image_size)
+    """AlexNet at ImageNet sizes (61.1M parameters, as torchvision's); input (N, 3, 224, 224).
+
+    The features are average-pooled to ``pool``×``pool`` (6, torchvision's layout: any input
+    ≥ 63 px gives the same head); ``pool=None`` sizes the head for ``image_size`` instead
+    (6×6 at 224, 2×2 at 96 px), as a network built for that resolution.
+    """
+    return AlexNet(num_classes, in_channels, False, hidden, dropout, image_size, pool)
 
 
 @register_model("alexnet_small")
@@ -104,5 +126,8 @@ def alexnet_small(
     dropout: float = 0.5,
     image_size: int = 28,
 ) -> nn.Module:
-    """AlexNet's widths with 3×3 kernels and 2×2 pooling for 28×28 single-channel images."""
+    """AlexNet's widths with 3×3 kernels and 2×2 pooling for 28×28 single-channel images.
+
+    The head is sized for ``image_size`` (a (image_size // 8)² map): 28 → 3×3, 56 → 7×7.
+    """
     return AlexNet(num_classes, in_channels, True, hidden, dropout, image_size)

@@ -7,7 +7,13 @@ the first block of each stage has stride 2. RegNetY adds squeeze-and-excitation 
 
 RegNet restricts AnyNet to widths on a quantised line: block j has width
 ``w_0 · w_m ^ round(log(u_j / w_0) / log w_m)`` with ``u_j = w_0 + w_a · j``, rounded to a
-multiple of 8; consecutive blocks of equal width form a stage.
+multiple of 8; consecutive blocks of equal width form a stage (so the stage count follows from
+the parameters; ``anynet`` takes it explicitly: one list entry per stage).
+
+``block="resnet"`` swaps the ResNeXt (X) block for ResNet's basic block (two 3×3 convolutions,
+ungrouped: group width and bottleneck ratio do not apply), the textbook's "de-ResNeXt-ified"
+RegNet. ``trainlab.models.anynet_space.sample_anynet`` draws seeded AnyNet design-space
+samples (``anynet_sample``).
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ import math
 import torch
 from torch import nn
 
+from trainlab.errors import ConfigError
 from trainlab.models.examples import image_batch
 from trainlab.models.registry import register_model
 
-__all__ = ["AnyNet", "anynet", "regnet", "regnet_stages"]
+__all__ = ["AnyNet", "BLOCKS", "anynet", "regnet", "regnet_stages"]
+
+BLOCKS = ("resnext", "resnet")
 
 
 def _conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, act: bool = True):
@@ -73,41 +82,76 @@ class BottleneckBlock(nn.Module):
         return self.act(skip + self.f(x))
 
 
+class BasicBlock(nn.Module):
+    """ResNet block: 3×3 (stride) → BN → ReLU → 3×3 → BN, plus projection shortcut if needed."""
+
+    def __init__(self, w_in: int, w_out: int, stride: int) -> None:
+        super().__init__()
+        self.f = nn.Sequential(
+            _conv_bn(w_in, w_out, 3, stride), _conv_bn(w_out, w_out, 3, act=False)
+        )
+        self.proj = (
+            _conv_bn(w_in, w_out, 1, stride, act=False) if stride != 1 or w_in != w_out else None
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = x if self.proj is None else self.proj(x)
+        return self.act(skip + self.f(x))
+
+
+def _stage(c_in: int, w: int, depth: int, g: int, b: float, se: float, block: str) -> nn.Sequential:
+    # The first block of a stage halves H and W: 224 → 112 (stem) → 56 → 28 → 14 → 7.
+    if block == "resnet":
+        return nn.Sequential(*(BasicBlock(c_in if i == 0 else w, w, 2 - min(i, 1))
+                               for i in range(depth)))  # fmt: skip
+    w_b = int(round(w * b))
+    if w_b % g:
+        raise ConfigError(
+            f"model: a stage of width {w} with bottleneck {b} has inner width {w_b}, not a "
+            f"multiple of its group width {g}"
+        )
+    return nn.Sequential(
+        *(BottleneckBlock(c_in if i == 0 else w, w, 2 - min(i, 1), g, b, se) for i in range(depth))
+    )
+
+
 class AnyNet(nn.Module):
-    """Stem (3×3, stride 2; stride 1 with ``small_input``) → stages → GAP → FC."""
+    """Stem (3×3, stride 2; stride 1 with ``small_input``) → stages → GAP → FC.
+
+    ``bottleneck`` is one ratio for every stage or a list with one per stage; ``block`` is
+    ``resnext`` (the X block) or ``resnet`` (basic block; group widths and ratios unused).
+    """
 
     def __init__(
         self,
         depths: list[int],
         widths: list[int],
         group_widths: list[int],
-        bottleneck: float,
+        bottleneck: float | list[float],
         se_ratio: float,
         stem_width: int,
         num_classes: int,
         in_channels: int,
         small_input: bool,
         image_size: int,
+        block: str = "resnext",
     ) -> None:
         super().__init__()
-        if not len(depths) == len(widths) == len(group_widths):
-            raise ValueError("depths, widths and group_widths need one entry per stage")
+        ratios = list(bottleneck) if isinstance(bottleneck, list) else [bottleneck] * len(depths)
+        if not len(depths) == len(widths) == len(group_widths) == len(ratios):
+            raise ConfigError(
+                "model: depths, widths, group_widths (and a bottleneck list) need one entry per "
+                f"stage; got {len(depths)}, {len(widths)}, {len(group_widths)}, {len(ratios)}"
+            )
+        if block not in BLOCKS:
+            raise ConfigError(f"model.block: one of {', '.join(BLOCKS)}, got {block!r}")
         self.in_channels, self.image_size = in_channels, image_size
         self.stem = _conv_bn(in_channels, stem_width, 3, 1 if small_input else 2)
         stages: list[nn.Module] = []
         c = stem_width
-        for d, w, g in zip(depths, widths, group_widths, strict=False):
-            # Each stage halves H and W in its first block: 224 → 112 (stem) → 56 → 28 → 14 → 7.
-            stages.append(
-                nn.Sequential(
-                    *(
-                        BottleneckBlock(
-                            c if i == 0 else w, w, 2 if i == 0 else 1, g, bottleneck, se_ratio
-                        )
-                        for i in range(d)
-                    )
-                )
-            )
+        for d, w, g, b in zip(depths, widths, group_widths, ratios, strict=True):
+            stages.append(_stage(c, w, d, g, b, se_ratio, block))
             c = w
         self.stages = nn.Sequential(*stages)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
@@ -168,11 +212,12 @@ def _build_regnet(
     in_channels: int,
     small_input: bool,
     image_size: int,
+    block: str = "resnext",
 ) -> AnyNet:
     depth, w_0, w_a, w_m, gw, se = cfg
     depths, widths, gws = regnet_stages(depth, w_0, w_a, w_m, gw)
     return AnyNet(
-        depths, widths, gws, 1.0, se, 32, num_classes, in_channels, small_input, image_size
+        depths, widths, gws, 1.0, se, 32, num_classes, in_channels, small_input, image_size, block
     )
 
 
@@ -208,10 +253,15 @@ def regnet(
     in_channels: int = 1,
     small_input: bool = True,
     image_size: int = 28,
+    block: str = "resnext",
 ) -> nn.Module:
-    """Any RegNet point (w_0, w_a, w_m, depth); defaults are RegNetX-200MF with a 28×28 stem."""
+    """Any RegNet point (w_0, w_a, w_m, depth); defaults are RegNetX-200MF with a 28×28 stem.
+
+    The stages follow from the parameters (``regnet_stages`` lists them; the defaults give
+    four); ``block="resnet"`` uses ResNet's basic block instead of the ResNeXt block.
+    """
     cfg = (depth, w_0, w_a, w_m, group_width, se_ratio)
-    return _build_regnet(cfg, num_classes, in_channels, small_input, image_size)
+    return _build_regnet(cfg, num_classes, in_channels, small_input, image_size, block)
 
 
 @register_model("anynet")
@@ -220,24 +270,30 @@ def anynet(
     depths: list[int] = [1, 2, 2],  # noqa: B006 - never mutated
     widths: list[int] = [32, 64, 128],  # noqa: B006 - never mutated
     group_widths: list[int] = [8, 8, 8],  # noqa: B006 - never mutated
-    bottleneck: float = 1.0,
+    bottleneck: float | list[float] = 1.0,
     se_ratio: float = 0.0,
     stem_width: int = 16,
     num_classes: int = 10,
     in_channels: int = 1,
     small_input: bool = True,
     image_size: int = 28,
+    block: str = "resnext",
 ) -> nn.Module:
-    """AnyNet with explicit per-stage depths, widths and group widths (default: 28×28 input)."""
+    """AnyNet with explicit per-stage depths, widths and group widths (default: 28×28 input).
+
+    One list entry per stage (four stages: four entries each); ``bottleneck`` one ratio or one
+    per stage; ``block``: ``resnext`` or ``resnet``.
+    """
     return AnyNet(
         list(depths),
         list(widths),
         list(group_widths),
-        bottleneck,
+        list(bottleneck) if isinstance(bottleneck, list) else bottleneck,
         se_ratio,
         stem_width,
         num_classes,
         in_channels,
         small_input,
         image_size,
+        block,
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trainlab.errors import ConfigError
 from trainlab.models.examples import image_batch
+from trainlab.models.layers.norm import check_position, norm_act
 from trainlab.models.registry import register_model
 
 __all__ = ["VGG", "VGG_ARCHS", "vgg", "vgg_small"]
@@ -22,17 +24,41 @@ VGG_ARCHS: dict[str, list[tuple[int, int]]] = {
 }
 
 
-def vgg_block(convs: int, c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
-    """``convs`` × (conv3×3 → [BN] → ReLU) then a 2×2 max pool that halves H and W."""
+def vgg_block(
+    convs: int,
+    c_in: int,
+    c_out: int,
+    batch_norm: bool,
+    norm: str = "batch",
+    norm_position: str = "before_act",
+) -> list[nn.Module]:
+    """``convs`` × (conv3×3 → [norm] → ReLU) then a 2×2 max pool that halves H and W.
+
+    ``norm`` is the normalisation ``batch_norm`` switches on; ``norm_position="after_act"``
+    gives conv → ReLU → norm.
+    """
     layers: list[nn.Module] = []
     for i in range(convs):
         # Conv keeps its bias even before BN, as torchvision does, so sizes match its VGG-BN.
         layers.append(nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1))
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(c_out))
-        layers.append(nn.ReLU(inplace=True))
+        layers += norm_act(norm if batch_norm else "none", c_out, "relu", norm_position)
     layers.append(nn.MaxPool2d(2))
     return layers
+
+
+def head_pool(image_size: int, blocks: int, pool: int | None) -> int:
+    """Side of the map the classifier sees: ``pool``, or (``None``) the feature map's own side
+    at ``image_size``, so that the input resolution sets the first FC layer's width (224 → 7,
+    96 → 3, 56 → 1 for five blocks), as the textbook's VGG does."""
+    if pool is not None:
+        return pool
+    side = image_size // 2**blocks
+    if side < 1:
+        raise ConfigError(
+            f"model.image_size: {image_size} px is too small for {blocks} VGG blocks (each "
+            f"halves the side); use at least {2**blocks}, or fewer blocks in model.arch"
+        )
+    return side
 
 
 class VGG(nn.Module):
@@ -48,15 +74,18 @@ class VGG(nn.Module):
         dropout: float,
         pool: int,
         image_size: int,
+        norm: str = "batch",
+        norm_position: str = "before_act",
     ) -> None:
         super().__init__()
         if not arch:
             raise ValueError("VGG needs at least one (convs, channels) block")
+        check_position(norm_position)
         self.in_channels, self.image_size = in_channels, image_size
         layers: list[nn.Module] = []
         c = in_channels
         for convs, channels in arch:
-            layers += vgg_block(convs, c, channels, batch_norm)
+            layers += vgg_block(convs, c, channels, batch_norm, norm, norm_position)
             c = channels
         self.features = nn.Sequential(*layers)
         # ImageNet: 224 / 2⁵ = 7 and pool=7, so the pool is a no-op there (torchvision's layout).
@@ -116,19 +145,30 @@ def vgg(
     batch_norm: bool = False,
     hidden: int = 4096,
     dropout: float = 0.5,
-    pool: int = 7,
+    pool: int | None = None,
     image_size: int = 224,
+    norm: str = "batch",
+    norm_position: str = "before_act",
 ) -> nn.Module:
-    """VGG with a custom block list ``arch = [[convs, channels], ...]`` (default VGG-11)."""
+    """VGG with a custom block list ``arch = [[convs, channels], ...]`` (default VGG-11).
+
+    ``image_size`` is the model's input resolution: the classifier's first layer sees the
+    feature map at that size (7×7 at 224, 3×3 at 96, 1×1 at 56 px), unless ``pool`` fixes the
+    side it is average-pooled to. ``norm`` / ``norm_position``: which normalisation
+    ``batch_norm`` switches on, before or after each ReLU.
+    """
+    arch = [tuple(b) for b in arch]
     return VGG(
-        [tuple(b) for b in arch],
+        arch,
         num_classes,
         in_channels,
         batch_norm,
         hidden,
         dropout,
-        pool,
+        head_pool(image_size, len(arch), pool),
         image_size,
+        norm,
+        norm_position,
     )
 
 
@@ -142,8 +182,14 @@ def vgg_small(
     hidden: int = 256,
     dropout: float = 0.5,
     image_size: int = 28,
+    norm: str = "batch",
+    norm_position: str = "before_act",
 ) -> nn.Module:
-    """A narrow VGG-11 for 28×28 images: four blocks take 28 → 1, so the head sees 128 features."""
+    """A narrow VGG-11 for 28×28 images: four blocks take 28 → 1, so the head sees 128 features.
+
+    The head always average-pools to 1×1, so a larger ``image_size`` (56, 84 after
+    ``data.resize``) changes the compute, not the parameter count.
+    """
     return VGG(
         [tuple(b) for b in arch],
         num_classes,
@@ -153,4 +199,6 @@ def vgg_small(
         dropout,
         1,
         image_size,
+        norm,
+        norm_position,
     )

@@ -12,12 +12,21 @@ from trainlab.models.layers.checkpointing import (
     run_blocks,
     set_grad_checkpointing,
 )
-from trainlab.models.layers.norm import NORMS, make_norm1d, make_norm2d
+from trainlab.models.layers.norm import (
+    NORM_POSITIONS,
+    NORMS,
+    LiteBatchNorm,
+    make_norm1d,
+    make_norm2d,
+    norm_act,
+)
 from trainlab.models.layers.regularize import DropConnectLinear, StochasticDepth, drop_path
 
 __all__ = [
     "ACTIVATIONS",
     "NORMS",
+    "NORM_POSITIONS",
+    "LiteBatchNorm",
     "DropConnectLinear",
     "MultiHeadAttention",
     "SinusoidalPositionalEncoding",
@@ -28,6 +37,7 @@ __all__ = [
     "make_act",
     "make_norm1d",
     "make_norm2d",
+    "norm_act",
     "padding_mask",
     "run_blocks",
     "set_grad_checkpointing",
