@@ -68,3 +68,20 @@ def test_eval_in_a_fresh_process_needs_no_import(trained: tuple[Path, Path]) -> 
     res = run_trainlab(["eval", str(rdir), "--json"], cwd=rdir.parents[1])
     assert res.returncode == 0, res.stderr
     assert "test/error_rate_cli" in json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_module_plugin_is_found_from_another_folder(tmp_path: Path) -> None:
+    """``--import my_code_mod`` (a module name, from the current folder); ``eval`` run elsewhere
+    finds it again by its recorded path."""
+    project = tmp_path / "project"
+    plugin, recipe = write_plugin(project, "mod")
+    rdir = tmp_path / "runs" / "mod"
+    res = run_trainlab(["train", recipe.name, "--import", plugin.stem, "--run-dir", str(rdir),
+                        "--no-progress", "train.epochs=1"], cwd=project)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    record = json.loads((rdir / "plugins.json").read_text())["plugins"]
+    assert [(p["source"], p["module"]) for p in record] == [("module", "my_code_mod")]
+    res = run_trainlab(["eval", str(rdir)], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "test/error_rate_mod" in res.stdout

@@ -296,8 +296,10 @@ def _reimport_module(rdir: Path, rec: dict[str, Any]) -> Plugin:
         try:
             plugin = import_plugin(rec["module"])
         except PluginError as e:
-            _refuse(f"{rdir} was trained with plug-in module {rec['module']}: {e}")
-            return Plugin(**rec)
+            if not Path(rec["path"]).exists():  # not importable from here: by its recorded path
+                _refuse(f"{rdir} was trained with plug-in module {rec['module']}: {e}")
+                return Plugin(**rec)
+            plugin = import_plugin(rec["path"])
     if plugin.sha256 != rec["sha256"]:
         _refuse(_changed(rdir, plugin.path, rec["sha256"], plugin.sha256))
     return plugin
