@@ -25,6 +25,7 @@ from trainlab.models.registry import MODELS, create_model
 from trainlab.optim import SCHEDULERS, build_optimizer, build_scheduler
 from trainlab.optim.optimizers import OPTIMIZERS, freeze
 from trainlab.optim.schedulers import Schedule, ScheduleContext
+from trainlab.preflight import target_width
 from trainlab.registry import Registry, keyword_options
 from trainlab.tasks.base import TASKS, Task
 from trainlab.train.trainer import Trainer
@@ -90,6 +91,12 @@ def model_options(cfg: Config, data: DataModule) -> dict[str, Any]:
     for key in _FROM_DATA:
         if key in params and key not in opts and known[key] is not None:
             opts[key] = known[key]
+    # Regression and forecasting (no classes): one output per target value, from the data.
+    out_key = next((k for k in ("num_outputs", "num_classes") if k in params), None)
+    if data.num_classes is None and out_key is not None and out_key not in opts:
+        width = target_width(data)
+        if width is not None:
+            opts[out_key] = width
     return opts
 
 

@@ -28,6 +28,7 @@ from trainlab.experiment import (
 )
 from trainlab.optim.schedulers import scale_lr
 from trainlab.plugins import record_plugins, use_run_plugins
+from trainlab.preflight import preflight
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
 from trainlab.tracking.lock import run_lock
 from trainlab.tracking.mlflow_logger import MLflowLogger, check_trackers  # mlflow: lazily
@@ -128,8 +129,7 @@ def _train_run(
     console = console or Console(stderr=True)
     if resume is not None:
         rdir = Path(resume)
-        if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes
-            held.enter_context(run_lock(rdir))  # one writer per run directory
+        _lock_existing(held, rdir)  # one writer per run directory
         ckpt = resolve_checkpoint(rdir, "latest")  # fails before anything is touched
         use_run_plugins(rdir)  # the plug-ins the run recorded, checked against their hashes
         cfg = load_config(rdir / "config.yaml", overrides)
@@ -140,6 +140,7 @@ def _train_run(
     check_trackers(cfg.train)  # reports: a missing mlflow fails before a run dir exists
     # check_config runs first inside: every mistake surfaces before a run directory exists.
     exp = build_experiment(cfg)
+    preflight(exp, user_cbs)  # one batch through model, loss and metrics; monitors exist
     dist = exp.trainer.dist
     main = dist.rank == 0  # under torchrun only rank 0 writes; every rank computes
     if resume is not None:
@@ -195,6 +196,13 @@ def _train_run(
     if state.diverged:
         raise TrainingDiverged(f"{state.stop_reason}; run: {rdir}")
     return summary
+
+
+def _lock_existing(held: ExitStack, rdir: Path) -> None:
+    """Hold the writer lock of an existing run directory for the rest of the run (rank 0 only,
+    under torchrun; a folder that is not a run directory is left untouched)."""
+    if os.environ.get("RANK", "0") == "0" and (rdir / "config.yaml").is_file():
+        held.enter_context(run_lock(rdir))
 
 
 def _write_outputs(

@@ -111,8 +111,9 @@ def test_eval_falls_back_and_no_intact_checkpoint_exits_2(finished, capsys) -> N
     (ckpts[0] / "model.safetensors").write_bytes(bytes(raw))
     assert main(["train", "--resume", str(finished), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no intact checkpoint" in err
-    assert "step-00000018 (state.pt: 64 bytes" in err and "step-00000012 (model.safetensors: SHA" in err
+    assert err.count("\n") == 1 and "no valid checkpoint (none intact" in err
+    assert "step-00000018 (state.pt: 64 bytes" in err
+    assert "step-00000012 (model.safetensors: SHA" in err
 
 
 def test_checkpoint_without_checksums_still_loads(finished) -> None:

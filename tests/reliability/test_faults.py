@@ -57,8 +57,8 @@ def test_second_writer_refused_and_a_killed_holder_leaves_no_stale_lock(
     _, run = full_run
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); "
-         "fcntl.flock(f, fcntl.LOCK_EX); f.truncate(0); f.write('pid 4242: trainlab train'); f.flush(); "
-         "print('held', flush=True); time.sleep(60)", str(run / ".lock")],
+         "fcntl.flock(f, fcntl.LOCK_EX); f.truncate(0); f.write('pid 4242: trainlab train'); "
+         "f.flush(); print('held', flush=True); time.sleep(60)", str(run / ".lock")],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

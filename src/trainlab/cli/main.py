@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -119,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="trainlab", description="trainlab: a deep-learning workbench for PyTorch."
     )
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of every error, user mistakes included")  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser(
@@ -166,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trainlab`` console script; returns the exit code."""
     parser = build_parser()
+    # --debug anywhere on the line (or TRAINLAB_DEBUG=1): every error shows its traceback.
+    argv = list(argv if argv is not None else sys.argv[1:])
+    debug = "--debug" in argv or os.environ.get("TRAINLAB_DEBUG") == "1"
+    argv = [a for a in argv if a != "--debug"]
     args, extra = parser.parse_known_args(argv)
     # Overrides may also follow options (`train R --run-dir D k=v`): argparse leaves them over.
     overrides = [e for e in extra if "=" in e and not e.startswith("-")]
@@ -173,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(e for e in extra if e not in overrides)}")
     if overrides:
         args.overrides = [*args.overrides, *overrides]
-    args.argv = list(argv if argv is not None else sys.argv[1:])
+    args.argv = argv
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         from trainlab.cli.plugins import load_cli_plugins
@@ -181,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_cli_plugins(args)  # entry points and --import, before the command runs
         return func(args)
     except TrainlabError as e:
+        if debug:
+            raise
         print(f"trainlab: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:

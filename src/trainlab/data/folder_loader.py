@@ -84,13 +84,27 @@ def dist_position() -> tuple[int, int]:
 
 def open_image(path: str, mode: str) -> Any:
     """A fully decoded PIL image in ``mode``; an unreadable file is a one-line DataError."""
+    import warnings
+
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
-            return im.convert(mode)  # convert() decodes fully: truncation shows up here
-    except (OSError, SyntaxError, ValueError) as e:  # PIL's errors for bad/truncated files
-        raise DataError(f"{path}: cannot read image ({e})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below
+            with Image.open(path) as im:
+                # The header's size, checked before decoding: a few bytes may claim gigapixels.
+                limit = Image.MAX_IMAGE_PIXELS or 89_478_485
+                if im.size[0] * im.size[1] > limit:
+                    raise DataError(
+                        f"{path}: the image claims {im.size[0]}×{im.size[1]} pixels, more than "
+                        f"{limit:,} (a decompression bomb?); remove it or use "
+                        "data.on_error: skip"
+                    )
+                return im.convert(mode)  # convert() decodes fully: truncation shows up here
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        # PIL's errors for bad/truncated files
+        raise DataError(f"{path}: cannot read image ({e}); data.on_error: skip drops such "
+                        "files") from None  # fmt: skip
 
 
 class FileDataset(Dataset[tuple[torch.Tensor, int]]):

@@ -222,10 +222,10 @@ class ImageFolderData:
     def _verify(self, samples: Samples, folder: Path) -> Samples:
         if not self.opts["verify"]:
             return samples
-        good = []
+        good, sizes = [], {}
         for path, y in samples:
             try:
-                open_image(path, self.opts["mode"])
+                sizes.setdefault(open_image(path, self.opts["mode"]).size, path)
                 good.append((path, y))
             except DataError:
                 if self.opts["on_error"] == "raise":
@@ -233,7 +233,21 @@ class ImageFolderData:
                 self.skipped.append(path)
         if not good:
             raise DataError(f"{folder}: none of the {len(samples)} images could be read")
+        self._check_sizes(sizes, folder)
         return good
+
+    def _check_sizes(self, sizes: dict[tuple[int, int], str], folder: Path) -> None:
+        """Images of different sizes cannot form a batch unless the transforms make them equal
+        (a crop; or a resize when every image is square)."""
+        t = self.transforms
+        if len(sizes) < 2 or t.crop or (t.resize and all(w == h for w, h in sizes)):
+            return
+        (a, pa), (b, pb) = list(sizes.items())[:2]
+        n = min(min(a), min(b))
+        raise DataError(
+            f"{folder}: images of different sizes ({pa} is {a[0]}×{a[1]}, {pb} is {b[0]}×{b[1]}) "
+            f"cannot be batched: set data.transforms.resize={n} and data.transforms.crop={n}"
+        )
 
     def _stats(self) -> tuple[list[float], list[float]]:
         # Per-channel statistics of up to 256 training images (train only), after resize/crop;

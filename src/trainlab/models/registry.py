@@ -27,13 +27,35 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
     return MODELS.register(name)
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
+def create_model(
+    name: str,
+    *,
+    init: str | None = None,
+    init_std: float = 0.01,
+    init_from: str | None = None,
+    **kwargs: Any,
+) -> nn.Module:
     """Build a registered model; options are checked against its signature first.
 
+    ``init``/``init_std``: a weight initialisation (``trainlab.models.init``); ``init_from``:
+    a run directory or weights file whose tensors are loaded by name and shape. With them, the
+    ``model:`` section of a run's ``config.yaml`` can be passed back as it is.
+
     >>> m = create_model("lenet5", num_classes=10)
+    >>> section = yaml.safe_load(open("runs/r/config.yaml"))["model"]  # doctest: +SKIP
+    >>> m = create_model(**section)                                    # doctest: +SKIP
     """
     fn = MODELS.get(name, where="model.name")
-    return fn(**validate_options(fn, kwargs, where="model", entry=f"model '{name}'"))
+    model = fn(**validate_options(fn, kwargs, where="model", entry=f"model '{name}'"))
+    if init is not None and init != "default":
+        from trainlab.models.init import init_weights
+
+        init_weights(model, init, init_std)
+    if init_from is not None:
+        from trainlab.compress.init_from import init_from as load_from
+
+        load_from(model, init_from)
+    return model
 
 
 def list_models() -> list[str]:

@@ -300,7 +300,9 @@ def resolve_checkpoint(
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     if not ckpt_dir.is_dir():
-        raise CheckpointError(f"{run_dir}: no checkpoints folder (was the run ever saved?)")
+        raise CheckpointError(
+            f"{run_dir}: no valid checkpoint (no checkpoints folder: was the run ever saved?)"
+        )
     wanted = _pointer(ckpt_dir, which) if which == "best" else None
     wanted = wanted if wanted is not None and is_valid(wanted) else latest_checkpoint(ckpt_dir)
     damage = verify_checkpoint(wanted) if wanted is not None else None
@@ -315,7 +317,9 @@ def resolve_checkpoint(
             return cand
         found.append(f"{cand.name} ({problem})")
     listed = "; ".join(found) if found else "none"
-    raise CheckpointError(f"{run_dir}: no intact checkpoint in {ckpt_dir}; found: {listed}")
+    raise CheckpointError(
+        f"{run_dir}: no valid checkpoint (none intact in {ckpt_dir}); found: {listed}"
+    )
 
 
 def _fallback_message(wanted: Path, used: Path, which: str, problem: str) -> str:
@@ -358,8 +362,10 @@ def load_checkpoint(
             ema.load_state_dict(load_file(str(path / "ema.safetensors")))
         return torch.load(path / "state.pt", weights_only=True, map_location="cpu")
     except Exception as e:  # noqa: BLE001 - safetensors, unpickling and shape errors alike
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise CheckpointError(f"{path}: cannot load checkpoint ({first})") from None
+        lines = [x.strip() for x in str(e).strip().splitlines()] or [type(e).__name__]
+        first = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]  # load_state_dict
+        hint = "; the model options differ from the run's" if "state_dict" in first else ""
+        raise CheckpointError(f"{path}: cannot load checkpoint ({first[:400]}){hint}") from None
 
 
 def prune_checkpoints(ckpt_dir: Path, keep: int) -> None:
