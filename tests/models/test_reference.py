@@ -12,11 +12,13 @@ import torchvision
 
 from trainlab.models import create_model
 from trainlab.models.densenet import DENSENET_CFGS
+from trainlab.models.efficientnet import EFFICIENTNET_CFGS
 from trainlab.models.regnet import REGNET_CFGS, regnet_stages
 from trainlab.models.resnet import RESNET_CFGS
 
 VGGS = [f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")]
-META = ["alexnet", *VGGS, "googlenet", *RESNET_CFGS, *DENSENET_CFGS, "vit_b_16"]
+MOBILE = ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", *EFFICIENTNET_CFGS]
+META = ["alexnet", *VGGS, "googlenet", *RESNET_CFGS, *DENSENET_CFGS, "vit_b_16", *MOBILE]
 # torchvision's RegNet computes its widths with tensors, so it cannot be built on meta.
 REGNET_FAST = ["regnet_x_400mf", "regnet_x_800mf", "regnet_y_400mf", "regnet_y_800mf"]
 REGNET_SLOW = [k for k in REGNET_CFGS if k not in REGNET_FAST]

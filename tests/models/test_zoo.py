@@ -24,7 +24,7 @@ for _name in list_models():
         SMALL[_name] = {"hidden": 64, **IMAGENET_SMALL}
     elif "resnet" in _name and _name not in ("resnet", "resnet_small") or "resnext" in _name:
         SMALL[_name] = {"width": 16, **IMAGENET_SMALL}
-    elif _name.startswith(("densenet1", "densenet2", "regnet_")):
+    elif _name.startswith(("densenet1", "densenet2", "regnet_", "mobilenet_", "efficientnet_")):
         SMALL[_name] = IMAGENET_SMALL
 
 # Too many parameters to build in the fast tier (the same code paths run in smaller siblings).

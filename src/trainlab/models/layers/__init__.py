@@ -12,6 +12,7 @@ from trainlab.models.layers.checkpointing import (
     run_blocks,
     set_grad_checkpointing,
 )
+from trainlab.models.layers.mobile_blocks import DepthwiseSeparable, InvertedResidual
 from trainlab.models.layers.norm import (
     NORM_POSITIONS,
     NORMS,
@@ -21,6 +22,7 @@ from trainlab.models.layers.norm import (
     norm_act,
 )
 from trainlab.models.layers.regularize import DropConnectLinear, StochasticDepth, drop_path
+from trainlab.models.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
     "ACTIVATIONS",
@@ -41,4 +43,7 @@ __all__ = [
     "padding_mask",
     "run_blocks",
     "set_grad_checkpointing",
+    "DepthwiseSeparable",
+    "InvertedResidual",
+    "SqueezeExcite",
 ]

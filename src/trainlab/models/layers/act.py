@@ -13,6 +13,9 @@ __all__ = ["ACTIVATIONS", "make_act"]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "hardswish": lambda: nn.Hardswish(inplace=True),
+    "hardsigmoid": lambda: nn.Hardsigmoid(inplace=True),
     "leaky_relu": lambda: nn.LeakyReLU(0.01, inplace=True),
     "prelu": nn.PReLU,
     "elu": lambda: nn.ELU(inplace=True),
