@@ -279,3 +279,59 @@ def test_an_entry_point_function_is_called_and_its_failure_named(tmp_path, monke
     msg = str(e.value)
     assert msg.startswith("entry point 'bad = tl_hook_pkg:broken' of tl-hook-pkg 1.0: ")
     assert "__init__.py:7: KeyError: 'missing table'" in msg
+
+
+def test_a_plain_torch_dataset_becomes_a_data_source(tmp_path, capsys) -> None:
+    plugin = tmp_path / "my_dataset.py"
+    plugin.write_text('''
+import torch
+from torch.utils.data import Dataset
+
+import trainlab
+from trainlab.data import from_datasets
+
+
+class Parity(Dataset):
+    """(x, y) pairs: four features, label = whether their sum is positive."""
+
+    def __init__(self, n, seed):
+        self.x = torch.randn(n, 4, generator=torch.Generator().manual_seed(seed))
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.x[i].sum() > 0)
+
+
+@trainlab.register_data("parity_ds")
+def parity_ds(*, n: int = 400, batch_size: int = 32, seed: int = 0):
+    """A torch Dataset, as users have them."""
+    return from_datasets(Parity(n, 1), test=Parity(n // 4, 2), val_fraction=0.25,
+                         batch_size=batch_size, seed=seed)
+''')
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "name: ds\ndata: {name: parity_ds}\nmodel: {name: mlp, hidden: [16]}\n"
+        "optim: {name: adam, lr: 0.02}\ntrain: {epochs: 3, device: cpu, report: false, "
+        "tensorboard: false}\n"
+    )
+    rdir = tmp_path / "run"
+    args = ["train", str(path), "--import", str(plugin), "--run-dir", str(rdir), "--no-progress"]
+    assert main(args) == 0, capsys.readouterr().err
+    data = json.loads((rdir / "data.json").read_text())
+    assert data["num_classes"] == 2 and data["sizes"] == {"train": 300, "val": 100, "test": 100}
+    assert json.loads((rdir / "summary.json").read_text())["test"]["test/acc"] > 0.8
+
+    from trainlab.data import from_datasets
+    from trainlab.errors import DataError
+
+    class Triples(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+            return torch.zeros(2), 0, 1
+
+    with pytest.raises(DataError, match="split 'train': samples must be \\(x, y\\) pairs"):
+        from_datasets(Triples()).setup("cpu")

@@ -14,6 +14,7 @@ from trainlab.data import (  # noqa: F401
 from trainlab.data.augment import Augment
 from trainlab.data.base import DATA, Batch, DataModule, Loader, register_data
 from trainlab.data.collate import BucketBatchSampler, PaddedBatch, pad_collate
+from trainlab.data.datasets import DatasetModule, from_datasets
 from trainlab.data.fast import FastTensorLoader
 from trainlab.data.memory import TensorDataModule, TensorLoader
 from trainlab.data.splits import (
@@ -27,4 +28,5 @@ __all__ = [
     "DATA", "Augment", "Batch", "DataModule", "Loader", "TensorDataModule", "TensorLoader",
     "register_data", "FastTensorLoader", "BucketBatchSampler", "PaddedBatch", "pad_collate",
     "holdout_split", "kfold_indices", "stratified_kfold_indices", "weighted_sampler",
+    "DatasetModule", "from_datasets",
 ]  # fmt: skip
