@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_parsers", "cmd_quantize", "cmd_prune"]
+__all__ = ["add_parsers", "cmd_quantize", "cmd_prune", "cmd_ensemble"]
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -32,8 +32,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from trainlab.compress.ensemble import ensemble_runs
+
+    r = ensemble_runs(args.runs, args.method, args.out)
+    print(f"results: {r['file']}")
+    return 0
+
+
 def add_parsers(sub: Any) -> None:
-    """Add ``quantize`` and ``prune`` to ``trainlab``'s sub-commands."""
+    """Add ``quantize``, ``prune`` and ``ensemble`` to ``trainlab``'s sub-commands."""
     q = sub.add_parser(
         "quantize",
         help="int8 model of a run (dynamic or static), with accuracy/size/speed vs float32",
@@ -75,3 +83,14 @@ def add_parsers(sub: Any) -> None:
                    help="default: exports/<run name>-pruned-<kind>-<percent>")  # fmt: skip
     p.add_argument("--reps", type=int, default=30, metavar="N", help="timed calls at batch 1")
     p.set_defaults(func=cmd_prune)
+
+    e = sub.add_parser(
+        "ensemble",
+        help="test metrics of several runs combined (mean probabilities or majority vote)",
+        description="Each run's best model on the shared test split, and their ensemble: "
+        "mean of probabilities, or majority vote. The runs must share their data section.",
+    )
+    e.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    e.add_argument("--method", default="mean", choices=["mean", "vote"])
+    e.add_argument("--out", metavar="DIR", help="default: exports/ensemble-<n>-<method>")
+    e.set_defaults(func=cmd_ensemble)

@@ -96,6 +96,17 @@ def _quantized_in_graph(gm: torch.fx.GraphModule) -> set[str]:
     return names
 
 
+def _drop_unused(gm: torch.fx.GraphModule) -> None:
+    """Delete the float weights the converted graph no longer reads (it reads their int8
+    copies): otherwise the saved program carries both."""
+    used = {str(n.target) for n in gm.graph.nodes if n.op == "get_attr"}
+    for name, _ in list(gm.named_parameters()) + list(gm.named_buffers()):
+        if name not in used:
+            owner, _, leaf = name.rpartition(".")
+            mod = gm.get_submodule(owner) if owner else gm
+            delattr(mod, leaf)
+
+
 def _static(run: LoadedRun, calib_batches: int) -> tuple[nn.Module, list[str], list[str]]:
     from trainlab.deploy.export import _export_program
 
@@ -113,6 +124,7 @@ def _static(run: LoadedRun, calib_batches: int) -> tuple[nn.Module, list[str], l
                     break
                 prepared(x.cpu())
         converted = convert_pt2e(prepared)
+    _drop_unused(converted)
     done = _quantized_in_graph(converted)
     if not done:
         raise QuantizeError(f"{run.run_dir}: the x86 quantizer found no conv/linear layer to "

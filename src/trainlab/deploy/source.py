@@ -119,7 +119,8 @@ def sample_inputs(
         got += len(x)
         if got >= n:
             break
-    return torch.cat(xs)[:n], torch.cat(ys)[:n]
+    # clone: a slice would keep (and torch.export.save would store) the whole batch's storage
+    return torch.cat(xs)[:n].clone(), torch.cat(ys)[:n].clone()
 
 
 def dir_digest(path: str | Path) -> str:
