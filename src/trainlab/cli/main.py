@@ -93,25 +93,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from rich.markup import escape  # docstrings hold [brackets]: text, not markup
     from rich.table import Table
 
-    from trainlab.models.catalog import model_options, model_table
+    from trainlab.models.catalog import model_options, model_table, parse_overrides
 
-    if args.name:
-        opts, doc = model_options(args.name)
-        table = Table(title=f"{args.name}: {doc}" if doc else args.name)
+    words = ([args.name] if args.name else []) + list(args.overrides)
+    name = next((w for w in words if "=" not in w), None)
+    overrides = parse_overrides([w for w in words if "=" in w])
+    if name:
+        opts, doc = model_options(name)
+        table = Table(title=escape(f"{name}: {doc}" if doc else name))
         for col in ("option", "type", "default"):
             table.add_column(col)
         for row in opts:
-            table.add_row(*row)
+            table.add_row(*(escape(c) for c in row))
         Console().print(table)
         return 0
-    table = Table(title="registered models (parameters at the default configuration)")
+    given = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    where = f"with {given} where a model takes it" if given else "at each model's defaults"
+    table = Table(title=f"registered models (parameters {escape(where)})")
     table.add_column("model")
     table.add_column("parameters", justify="right")
     table.add_column("what")
-    for name, params, doc in model_table():
-        table.add_row(name, f"{params:,}" if params is not None else "?", doc)
+    for model, params, doc in model_table(overrides):
+        table.add_row(model, f"{params:,}" if params is not None else "?", escape(doc))
     Console().print(table)
     return 0
 
@@ -156,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Every registered model with its parameter count, or the "
                        "options of one (what a recipe's model: section may set).")  # fmt: skip
     m.add_argument("name", nargs="?", help="a registered model: show its options")
+    m.add_argument("overrides", nargs="*", help="options for the parameter column, e.g. "
+                   "num_classes=10 in_channels=3 (applied where a model takes them)")  # fmt: skip
     m.set_defaults(func=cmd_models)
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parsers(sub)
