@@ -160,7 +160,10 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
     task = TASKS.get(cfg.task.name)(**_section_options(TASKS, cfg.task, "task"))
     if callable(getattr(task, "check_data", None)):
         task.check_data(data)  # e.g. flip TTA on non-image data: fails before training
-    if cfg.optim.freeze:
+    # train.unfreeze_at_epoch: frozen tensors join the optimizer now (no gradient, so no
+    # update) and train once the Unfreeze callback turns their gradients on.
+    later = cfg.train.unfreeze_at_epoch is not None
+    if cfg.optim.freeze and not later:
         freeze(model, cfg.optim.freeze)
     # A task may optimise part of the model with the main optimizer (a GAN's generator) and
     # handle the rest itself (its discriminator): ``task.optim_module(model)``.
@@ -169,6 +172,8 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
         target, cfg.optim.name, cfg.optim.options(), cfg.optim.decay_norm_and_bias,
         cfg.optim.lr_mult,
     )  # fmt: skip
+    if cfg.optim.freeze and later:
+        freeze(model, cfg.optim.freeze)
     schedule = None
     if cfg.sched is not None:
         steps = -(-len(data.loader("train")) // t.accumulate)  # optimizer steps per epoch
@@ -186,12 +191,17 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
 
 def build_callbacks(cfg: Config) -> list[Any]:
     """The recipe's ``callbacks:`` entries as objects."""
-    return [
+    callbacks = [
         CALLBACKS.get(cb.name, where=f"callbacks.{i}.name")(
             **_section_options(CALLBACKS, cb, f"callbacks.{i}")
         )
         for i, cb in enumerate(cfg.callbacks)
     ]
+    if cfg.train.unfreeze_at_epoch is not None:  # fine-tuning: unfreeze the backbone later
+        from trainlab.compress.init_from import Unfreeze
+
+        callbacks.append(Unfreeze(cfg.optim.freeze, cfg.train.unfreeze_at_epoch))
+    return callbacks
 
 
 def resolved_config(cfg: Config, exp: Experiment | None = None) -> dict[str, Any]:

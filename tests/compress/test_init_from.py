@@ -70,3 +70,31 @@ def test_pth_state_dict_loads_with_weights_only(digits_run: Path, tmp_path: Path
     recipe.write_text(THREE_CLASSES.replace("SOURCE", str(bad)))
     with pytest.raises(ConfigError, match="cannot read weights"):
         build_experiment(load_config(recipe))
+
+
+def test_unfreeze_at_epoch_trains_the_backbone_from_then_on(digits_run: Path,
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    recipe = tmp_path / "t.yaml"
+    text = THREE_CLASSES.replace("SOURCE", str(digits_run)).replace("epochs: 1", "epochs: 2")
+    recipe.write_text(text.replace("optim: {name: sgd,", "optim: {freeze: [features.], name: sgd,"))
+    run = tmp_path / "run"
+    assert main(["train", str(recipe), "train.unfreeze_at_epoch=1", "train.keep_checkpoints=3",
+                 "--run-dir", str(run), "--no-progress"]) == 0  # fmt: skip
+    src = load_file(str(resolve_checkpoint(digits_run, "best") / "model.safetensors"))
+    steps = sorted(p for p in (run / "checkpoints").glob("step-*"))
+    first, second = (load_file(str(p / "model.safetensors")) for p in steps[-2:])
+    key = "features.2.0.weight"
+    assert torch.equal(first[key], src[key])  # epoch 1: frozen, not even weight decay
+    assert not torch.equal(second[key], src[key])  # epoch 2: trained
+    assert not torch.equal(first["head.3.weight"], second["head.3.weight"])
+
+
+def test_unfreeze_needs_a_frozen_prefix(digits_run: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "t.yaml"
+    recipe.write_text(THREE_CLASSES.replace("SOURCE", str(digits_run)))
+    with pytest.raises(ConfigError, match="nothing is frozen"):
+        main_args = [str(recipe), "train.unfreeze_at_epoch=1"]
+        from trainlab.run import train_run
+
+        train_run(main_args[0], main_args[1:], run_dir=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()

@@ -20,7 +20,7 @@ from torch import nn
 
 from trainlab.errors import ConfigError
 
-__all__ = ["init_from", "read_weights", "head_names", "read_structure", "resize_layers",
+__all__ = ["init_from", "read_weights", "head_names", "read_structure", "resize_layers", "Unfreeze",
            "summary_line"]
 
 WHERE = "model.init_from"
@@ -159,3 +159,30 @@ def summary_line(report: dict[str, Any]) -> str:
         parts.append(f"skipped {len(report['skipped'])}: {', '.join(report['skipped'][:4])}"
                      + (" …" if len(report["skipped"]) > 4 else ""))  # fmt: skip
     return "; ".join(parts)
+
+
+class Unfreeze:
+    """Callback of ``train.unfreeze_at_epoch``: turns gradients on for the tensors of each
+    ``optim.freeze`` prefix once ``epochs`` (one number, or one per prefix) epochs are done.
+    The tensors are in the optimizer from the start (without gradients they are not updated,
+    nor decayed), so the learning-rate schedule covers them as any other."""
+
+    def __init__(self, prefixes: list[str], epochs: int | list[int]) -> None:
+        if not prefixes:
+            raise ConfigError("train.unfreeze_at_epoch: nothing is frozen (set optim.freeze)")
+        at = [epochs] * len(prefixes) if isinstance(epochs, int) else list(epochs)
+        if len(at) != len(prefixes) or min(at) < 0:
+            raise ConfigError(
+                f"train.unfreeze_at_epoch: give one epoch (≥ 0), or one per optim.freeze prefix "
+                f"({len(prefixes)}: {', '.join(prefixes)}); got {epochs}"
+            )
+        self.plan = list(zip(prefixes, at))
+        self.unfrozen: list[str] = []
+
+    def on_epoch_start(self, state: Any) -> None:
+        for prefix, epoch in self.plan:
+            if state.epoch >= epoch and prefix not in self.unfrozen:
+                for name, p in state.model.named_parameters():
+                    if name.startswith(prefix):
+                        p.requires_grad_(True)
+                self.unfrozen.append(prefix)

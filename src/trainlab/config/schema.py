@@ -109,6 +109,10 @@ class TrainSection(BaseModel):
     # function (bf16 rounds a few borderline predictions differently), ~1.4x faster for the
     # default CNN on the CPU.
     fold_batchnorm: bool = True
+    # Fine-tuning: the tensors of optim.freeze train from this epoch on (after this many
+    # finished epochs); a list gives one epoch per optim.freeze prefix, in the same order
+    # (list the top layers first for gradual unfreezing from the top).
+    unfreeze_at_epoch: int | list[int] | None = None
 
 
 class Config(BaseModel):
