@@ -140,10 +140,11 @@ class FashionMNIST(TensorDataModule):
         test_subset: int | None,
         download: bool,
         source: IdxSource = FASHION,
+        resize: int | None = None,
         **kw: object,
     ) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
-        self.source = source
+        self.source, self.resize = source, resize
         self.classes = list(source.classes)
         self.root, self.val_fraction, self.split_seed = root, val_fraction, split_seed
         self.subset, self.test_subset, self.download = subset, test_subset, download
@@ -167,18 +168,41 @@ class FashionMNIST(TensorDataModule):
             "val": (x[va], y[va]),
             "test": (arrays["test_x"][:n_test], arrays["test_y"][:n_test]),
         }
+        if self.resize is not None and self.resize != x.shape[-1]:
+            self.splits = {k: (resize_images(v[0], self.resize), v[1])
+                           for k, v in self.splits.items()}  # fmt: skip
+
+
+def resize_images(x: torch.Tensor, side: int, chunk: int = 2048) -> torch.Tensor:
+    """(N, C, H, W) uint8 images resized to side×side, bilinear (antialiased when shrinking),
+    rounded back to uint8: once, in memory, so every epoch (and a resumed run) sees the same
+    pixels. Chunked: 60k images at 224 px are 3 GB as uint8, 12 GB as float.
+
+    >>> resize_images(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), 56).shape
+    torch.Size([2, 1, 56, 56])
+    """
+    out = torch.empty((len(x), x.shape[1], side, side), dtype=torch.uint8)
+    for i in range(0, len(x), chunk):
+        part = torch.nn.functional.interpolate(
+            x[i : i + chunk].float(), size=(side, side), mode="bilinear", align_corners=False,
+            antialias=side < x.shape[-1],
+        )  # fmt: skip
+        out[i : i + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return out
 
 
 def _idx_data(source: IdxSource, opts: dict[str, object]) -> FashionMNIST:
     """The data module both registered builders return (their options are the same)."""
     val_fraction = float(opts["val_fraction"])  # type: ignore[arg-type]
-    if not 0.0 < val_fraction < 1.0:
-        from trainlab.errors import ConfigError
+    from trainlab.errors import ConfigError
 
+    if not 0.0 < val_fraction < 1.0:
         raise ConfigError(f"data.val_fraction: must be between 0 and 1 (got {val_fraction})")
+    if opts["resize"] is not None and not 8 <= int(opts["resize"]) <= 1024:  # type: ignore[arg-type]
+        raise ConfigError(f"data.resize: a side between 8 and 1024 px (got {opts['resize']})")
     return FashionMNIST(
         opts["root"], val_fraction, opts["split_seed"], opts["subset"],  # type: ignore[arg-type]
-        opts["test_subset"], opts["download"], source,  # type: ignore[arg-type]
+        opts["test_subset"], opts["download"], source, opts["resize"],  # type: ignore[arg-type]
         batch_size=opts["batch_size"], eval_batch_size=opts["eval_batch_size"],
         seed=opts["seed"], augment=opts["augment"],
     )  # fmt: skip
@@ -197,11 +221,14 @@ def fashion_mnist(
     test_subset: int | None = None,
     download: bool = True,
     seed: int = 0,
+    resize: int | None = None,
 ) -> FashionMNIST:
     """Fashion-MNIST with a stratified, seeded validation split carved from the train set.
 
     ``subset`` keeps a stratified sample of that many training images (quick runs, tests);
-    ``test_subset`` the first N test images.
+    ``test_subset`` the first N test images; ``resize`` (e.g. 56, 96, 224) resizes every
+    image once at load, bilinearly, for the textbook's higher-resolution models (set the
+    model's ``image_size`` to the same side).
     """
     return _idx_data(FASHION, locals())
 
@@ -219,6 +246,7 @@ def mnist(
     test_subset: int | None = None,
     download: bool = True,
     seed: int = 0,
+    resize: int | None = None,
 ) -> FashionMNIST:
     """MNIST handwritten digits, read like Fashion-MNIST (same files, split and options).
 
