@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from trainlab.cli.main import main
 from trainlab.config.load import load_config
+from trainlab.errors import RunInterrupted
 from trainlab.studies.tune import _open_study, _plan, tune
 
 RECIPE = """
@@ -182,3 +185,30 @@ def test_study_with_another_space_is_refused(study_files):
     space.write_text(SPACE.replace("high: 0.5", "high: 0.9"))
     with pytest.raises(Exception, match="another search space .*optim.lr.high"):
         tune(recipe, ["train.epochs=1"], space=space, trials=2, **args)
+
+
+class _CtrlC(optuna.pruners.BasePruner):
+    """Never prunes; presses Ctrl-C (SIGINT to this process) at the first epoch of trial 1."""
+
+    def prune(self, study, trial) -> bool:
+        if trial.number == 1 and trial.last_step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return False
+
+
+def test_ctrl_c_stops_with_a_checkpoint_and_the_same_call_resumes(study_files):
+    recipe, space, out = study_files
+    args = dict(space=space, trials=3, sampler="random", out=out, plots=False)
+    with pytest.raises(RunInterrupted, match="run the same command to resume"):
+        tune(recipe, pruner=_CtrlC(), **args)
+    stopped = out / "trials" / "1"
+    assert (stopped / "checkpoints" / "latest").is_file()
+    assert not (stopped / "summary.json").exists()  # not finished: continued by the next call
+    res = tune(recipe, pruner="none", **args)
+    states = [t["state"] for t in res.trials]
+    assert states.count("COMPLETE") == 3 and states[1] == "FAIL"
+    assert "interrupted" in res.trials[1]["reason"]
+    [cont] = [t for t in res.trials if t["number"] > 1 and t["run_dir"] == str(out / "trials/1")]
+    assert cont["state"] == "COMPLETE" and cont["params"] == res.trials[1]["params"]
+    finished = json.loads((out / "trials" / "1" / "summary.json").read_text())
+    assert finished["epochs"] == 3  # continued from the epoch-1 checkpoint to the end
