@@ -108,6 +108,7 @@ def run_trainlab(
 ) -> subprocess.CompletedProcess[str]:
     """The real ``trainlab`` console script in a fresh process, one thread."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COLUMNS": "200"}
+    env.pop("TRAINLAB_PLUGINS", None)  # a fresh process, not a worker of this one
     if extra_path is not None:
         env["PYTHONPATH"] = str(extra_path)
     return subprocess.run(

@@ -20,6 +20,13 @@ from trainlab.registry import Registry
 FAST = ["train.epochs=1", "--no-progress"]
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() tells the processes it starts which plug-ins to load (TRAINLAB_PLUGINS); other
+    tests' processes must not inherit this file's plug-ins."""
+    monkeypatch.delenv("TRAINLAB_PLUGINS", raising=False)
+
+
 def _train(tmp_path: Path, tag: str, capsys) -> tuple[Path, Path]:
     plugin, recipe = write_plugin(tmp_path / "project", tag)
     rdir = tmp_path / "run"

@@ -11,6 +11,11 @@ import pytest
 from plugin_files import REPO, run_trainlab, write_plugin
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRAINLAB_PLUGINS", raising=False)  # see test_plugins.py
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``(run dir, plug-in file)``: ``trainlab train recipe --import my_code.py`` in a folder
@@ -85,3 +90,33 @@ def test_a_module_plugin_is_found_from_another_folder(tmp_path: Path) -> None:
     res = run_trainlab(["eval", str(rdir)], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "test/error_rate_mod" in res.stdout
+
+
+def test_processes_started_by_a_command_load_its_plugins(tmp_path: Path) -> None:
+    """What a sweep, tune or cv worker (a fresh interpreter) sees when it imports trainlab."""
+    import os
+    import subprocess
+    import sys
+
+    plugin, _ = write_plugin(tmp_path, "inh")
+    code = "import trainlab.models.registry as r; print('tiny_net_inh' in r.MODELS)"
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "TRAINLAB_PLUGINS": json.dumps({"imports": [str(plugin)], "entry_points": True}),
+    }
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.stdout.strip() == "True", out.stderr  # without the variable: False (above)
+
+
+@pytest.mark.slow
+def test_a_sweep_with_worker_processes_uses_the_plugin(tmp_path: Path) -> None:
+    plugin, recipe = write_plugin(tmp_path, "swp")
+    res = run_trainlab(["sweep", recipe.name, "--grid", "optim.lr=0.1,0.2", "--workers", "2",
+                        "--import", plugin.name, "--out", "sw", "train.epochs=1"],
+                       cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    summaries = list((tmp_path / "sw").rglob("summary.json"))
+    assert len(summaries) == 2
+    assert all("test/error_rate_swp" in json.loads(p.read_text())["test"] for p in summaries)

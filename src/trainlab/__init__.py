@@ -65,3 +65,9 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# A worker started by a trainlab command (sweep, tune, cv, torchrun) loads the plug-ins that
+# command loaded (--import, entry points); nothing happens in any other process.
+from trainlab.plugins import load_inherited as _load_inherited  # noqa: E402
+
+_load_inherited()

@@ -42,6 +42,9 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "trainlab.plugins"
 PLUGINS_FILE = "plugins.json"
+# What this process loaded, for the processes it starts (sweep, tune and cv workers, torchrun):
+# they inherit the environment and load the same plug-ins when they import trainlab.
+ENV_VAR = "TRAINLAB_PLUGINS"
 _TRAINLAB_DIR = str(Path(__file__).resolve().parent)
 
 
@@ -77,9 +80,26 @@ def allow_changed_plugins(allow: bool = True) -> None:
 
 
 def load_plugins(imports: list[str] | None = None, *, entry_points: bool = True) -> list[Plugin]:
-    """What the CLI does first: every installed entry point, then each ``--import``."""
+    """What the CLI does first: every installed entry point, then each ``--import``. Processes
+    started from here (workers of a sweep, tune or cv) load the same ones (``TRAINLAB_PLUGINS``)."""
     found = load_entry_points() if entry_points else []
-    return found + [import_plugin(spec) for spec in imports or []]
+    found += [import_plugin(spec) for spec in imports or []]
+    specs = [p.path if p.source == "file" else p.module for p in found if p.source != "entry_point"]
+    os.environ[ENV_VAR] = json.dumps({"imports": specs, "entry_points": entry_points})
+    return found
+
+
+def load_inherited() -> None:
+    """In a process started by a trainlab command: load the plug-ins it had loaded."""
+    raw = os.environ.get(ENV_VAR)
+    if not raw:
+        return
+    try:
+        wanted = json.loads(raw)
+        imports, entry_points = list(wanted["imports"]), bool(wanted["entry_points"])
+    except (ValueError, KeyError, TypeError):
+        raise PluginError(f"{ENV_VAR}={raw!r}: not what trainlab writes there") from None
+    load_plugins(imports, entry_points=entry_points)
 
 
 def import_plugin(spec: str) -> Plugin:
