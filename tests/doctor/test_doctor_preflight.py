@@ -80,3 +80,21 @@ def test_forward_that_fails_on_the_data_shape_is_one_line(recipe: Path) -> None:
 def test_recipe_that_does_not_validate() -> None:
     with pytest.raises(ConfigError, match="unknown model"):
         doctor(CASES / "threads.yaml", ["model.name=mlq"])
+
+
+def test_dead_relu_layer_and_wrong_output_shape_from_one_probe() -> None:
+    from torch import nn
+
+    from trainlab.doctor.model_checks import check_model, probe
+    from trainlab.tasks.classification import ClassificationTask
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    with torch.no_grad():
+        model[1].bias.fill_(-100.0)  # every unit negative for every input: dead
+    batch = (torch.randn(32, 8), torch.randint(0, 3, (32,)))
+    p = probe(model, ClassificationTask(), batch)
+    assert p.dead["2"] == 1.0
+    causes = {f.cause: f.severity for f in check_model(p, num_classes=3, classify=True)}
+    assert causes["dead_relu"] == "warning"
+    wrong = {f.cause for f in check_model(p, num_classes=5, classify=True)}
+    assert "bad_output_shape" in wrong

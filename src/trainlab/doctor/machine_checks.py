@@ -11,7 +11,7 @@ from trainlab.doctor.findings import Finding
 
 __all__ = ["cores", "check_threads", "check_precision", "check_input_pipeline"]
 
-FAST_BATCH_S = 0.005  # a loader this fast (in-memory tensors) cannot be the bottleneck
+FAST_BATCH_S = 0.02  # a loader this fast (in-memory tensors) is never worth a warning
 
 
 def cores() -> int:

@@ -22,7 +22,10 @@ from trainlab.errors import TrainlabError
 __all__ = ["ForwardProbe", "probe", "check_model", "gradcheck_modules", "DoctorInputError"]
 
 VANISH, EXPLODE = 1e-3, 1e3  # first/last layer ratio of relative gradient norms
-DEAD_SHARE = 0.5  # share of a ReLU layer's units that output 0 for every sample
+# Share of a ReLU layer's units that output 0 for every sample of the batch: a note from
+# DEAD_NOTE (sparse inputs, e.g. a capsule decoder's masked input, give ~50 % at init), a
+# warning from DEAD_SHARE.
+DEAD_NOTE, DEAD_SHARE = 0.5, 0.8
 MAX_GRADCHECKS = 24
 
 
@@ -131,12 +134,17 @@ def _rel_grads(model: nn.Module, order: list[str]) -> list[tuple[str, float]]:
     return out
 
 
-def check_model(p: ForwardProbe, num_classes: int | None, classify: bool) -> list[Finding]:
-    """The rules reading one :class:`ForwardProbe`."""
+def check_model(
+    p: ForwardProbe, num_classes: int | None, classify: bool, depth_rules: bool = True
+) -> list[Finding]:
+    """The rules reading one :class:`ForwardProbe`. ``depth_rules``: compare the first and
+    last layers' gradients (meaningful for feed-forward classifiers and regressors; an
+    attention projection's tiny gradient at initialisation is not a vanishing gradient)."""
     found: list[Finding] = []
     if classify and num_classes:
         found += _output_and_loss(p, num_classes)
-    found += _gradients(p)
+    if depth_rules:
+        found += _gradients(p)
     found += _dead(p)
     return found
 
@@ -217,12 +225,13 @@ def _gradients(p: ForwardProbe) -> list[Finding]:
 
 
 def _dead(p: ForwardProbe) -> list[Finding]:
-    dead = {k: v for k, v in p.dead.items() if v >= DEAD_SHARE}
+    dead = {k: v for k, v in p.dead.items() if v >= DEAD_NOTE}
     if not dead:
         return []
     worst = max(dead, key=dead.__getitem__)
+    severe = dead[worst] >= DEAD_SHARE
     return [Finding(
-        "model.dead_relu", "dead_relu", "warning", 0.55 + 0.3 * dead[worst],
+        "model.dead_relu", "dead_relu", "warning" if severe else "info", 0.55 + 0.3 * dead[worst],
         f"{len(dead)} ReLU layer(s) with most units dead: '{worst}' {dead[worst]:.0%}",
         {"dead_share": p.dead}, "units that output 0 for every input get no gradient and "
         "never recover (large negative biases, a too high LR or unnormalised inputs)",

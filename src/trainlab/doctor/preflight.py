@@ -138,7 +138,7 @@ class _Runner:
         self.restore()
         classify = self.cfg.task.name == "classification"
         found += self.timed("model", lambda: model_checks.check_model(
-            probe, exp.data.num_classes, classify))  # fmt: skip
+            probe, exp.data.num_classes, classify, self.optim_ok))  # fmt: skip
         found += self.timed("gradcheck", lambda: self._gradcheck(probe))
         if self.optim_ok:
             found += self.timed("overfit", lambda: self._overfit(overfit_steps))

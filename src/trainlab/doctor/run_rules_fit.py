@@ -100,8 +100,10 @@ def _ratios(v: RunView) -> list[tuple[int, float, str, str]]:
 
 
 def gradients(v: RunView) -> list[Finding]:
-    """Vanishing/exploding gradients by layer over time (``norms.jsonl``)."""
-    ratios = _ratios(v)
+    """Vanishing/exploding gradients by layer over time (``norms.jsonl``), for classifiers
+    and regressors (see :func:`trainlab.doctor.model_checks.check_model`)."""
+    task = (v.config.get("task") or {}).get("name", "classification")
+    ratios = _ratios(v) if task in ("classification", "regression") else []
     if len(ratios) < 2:
         return []
     med = statistics.median(r[1] for r in ratios)
