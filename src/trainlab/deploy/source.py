@@ -19,7 +19,8 @@ from trainlab.config.load import load_config
 from trainlab.config.schema import Config
 from trainlab.errors import CheckpointError
 
-__all__ = ["LoadedRun", "load_run", "input_spec", "sample_inputs", "dir_digest"]
+__all__ = ["LoadedRun", "load_run", "load_model_only", "input_spec", "sample_inputs",
+           "dir_digest"]
 
 
 @dataclass
@@ -55,6 +56,31 @@ def load_run(run_dir: str | Path, which: str = "best", overrides: list[str] | No
     model = exp.model.float().eval()
     model = model.to(memory_format=torch.contiguous_format)
     return LoadedRun(rdir, cfg, exp, model, input_spec(exp))
+
+
+def load_model_only(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, Config]:
+    """Only a run's model (best weights, eval mode, CPU, no gradients), without its data; the
+    global RNG is left as it was (building a model draws initial weights from it).
+
+    >>> teacher, cfg = load_model_only("runs/fmnist")  # doctest: +SKIP
+    """
+    from trainlab.models.registry import create_model
+    from trainlab.train.checkpoint import load_checkpoint, resolve_checkpoint
+
+    rdir = Path(run_dir)
+    if not (rdir / "config.yaml").is_file():
+        raise CheckpointError(f"{rdir}: not a run directory (no config.yaml)")
+    ckpt = resolve_checkpoint(rdir, which)
+    cfg = load_config(rdir / "config.yaml")
+    with torch.random.fork_rng(devices=[]):
+        model = create_model(cfg.model.name, **cfg.model.options())
+    if cfg.model.init_from is not None:  # a pruned model: its layer sizes come from there
+        from trainlab.compress.init_from import init_from
+
+        init_from(model, cfg.model.init_from)
+    load_checkpoint(ckpt, model, prefer_ema=True)
+    model.eval().requires_grad_(False)
+    return model, cfg
 
 
 def _value_scale(data: Any) -> float:
