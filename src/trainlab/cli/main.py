@@ -67,7 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         resume=args.resume,
         runs_root=args.runs_root,
-        progress=not args.no_progress,
+        progress="lines" if args.no_progress else True,  # --no-progress: epoch lines only
     )
     return 0
 
@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     t.add_argument("--run-dir", metavar="DIR", help="write the run here (must be new or empty)")
     t.add_argument("--runs-root", default="runs", metavar="DIR", help="parent of new run folders")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (one line per epoch still)")  # fmt: skip
     t.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="data-parallel processes on this machine (starts torchrun)")  # fmt: skip
     t.set_defaults(func=cmd_train)
