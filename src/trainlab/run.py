@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from trainlab.callbacks.checkpoint import ModelCheckpoint, callback_keys
 from trainlab.callbacks.progress import ProgressBar
@@ -32,6 +33,7 @@ from trainlab.preflight import preflight
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
 from trainlab.tracking.lock import run_lock
 from trainlab.tracking.mlflow_logger import MLflowLogger, check_trackers  # mlflow: lazily
+from trainlab.tracking.run_health import loss_warnings, peak_memory
 from trainlab.tracking.rundir import create_run_dir, env_info, write_json
 from trainlab.tracking.tensorboard import TensorBoardLogger
 from trainlab.tracking.warnings_log import WarningsLog, capture_warnings  # reports: warnings
@@ -80,10 +82,13 @@ def train_run(
     resume: str | Path | None = None,
     runs_root: str | Path = "runs",
     console: Console | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     extra_callbacks: list[Any] | None = None,
 ) -> RunResult:
     """Train from a config (or recipe path + overrides) into a run directory.
+
+    ``progress``: ``True`` a progress bar and a line per epoch, ``"lines"`` only the lines,
+    ``False`` neither.
 
     With ``resume`` (a run directory), the run's saved ``config.yaml`` is used and training
     continues from its latest checkpoint, in the same directory. The Python warnings the run
@@ -121,7 +126,7 @@ def _train_run(
     resume: str | Path | None,
     runs_root: str | Path,
     console: Console | None,
-    progress: bool,
+    progress: bool | str,
     extra_callbacks: list[Any] | None,
     caught: WarningsLog,
     held: ExitStack,
@@ -264,7 +269,7 @@ def _roll_back(
 
 
 def _run_callbacks(
-    cfg: Config, rdir: Path, main: bool, base: list[Any], progress: bool, console: Console
+    cfg: Config, rdir: Path, main: bool, base: list[Any], progress: bool | str, console: Console
 ) -> tuple[list[Any], ModelCheckpoint]:
     """The run's callbacks in event order: signals and the recipe's own first, then (rank 0
     only) the writers: metrics.jsonl, TensorBoard, checkpoints, progress bar."""
@@ -287,8 +292,8 @@ def _run_callbacks(
             callbacks.insert(2, mlf)
         if t.checkpoint:
             callbacks.append(checkpointer)
-        if progress:
-            callbacks.append(ProgressBar(console))
+        if progress:  # "lines" (train --no-progress): per-epoch lines without the bar
+            callbacks.append(ProgressBar(console, bar=progress != "lines"))
     checkpointer.callbacks = callbacks  # their states go into each checkpoint
     return callbacks, checkpointer
 
@@ -319,9 +324,15 @@ def _finish(
             write_json(rdir / "eval_test.json", test)
         summary["test"] = {k: v for k, v in test.items() if isinstance(v, (int, float))}
     summary["run_dir"] = str(rdir)
+    summary["memory"] = peak_memory(exp.trainer.device)  # peak RSS; CUDA max allocated
+    exploded = loss_warnings(state.history, exp.data.num_classes)
+    if exploded:
+        summary["warnings"] = exploded
     if is_main():
         write_json(rdir / "summary.json", dict(summary))
         _print_summary(summary, console)
+        for line in exploded:  # loud: the run still ends with exit code 0
+            console.print(f"[bold red]warning: {escape(line)}[/]")
     return summary
 
 

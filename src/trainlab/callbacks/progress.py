@@ -22,15 +22,22 @@ __all__ = ["ProgressBar"]
 
 class ProgressBar:
     """Shows batches done in the epoch with the latest train loss; after validation prints
-    ``epoch 3/8  train 0.512  val 0.331  acc 0.9021  12,345 samples/s  17.2s``."""
+    ``epoch 3/8  train 0.512  val 0.331  acc 0.9021  12,345 samples/s  17.2s``.
 
-    def __init__(self, console: Console | None = None) -> None:
+    ``bar=False`` (``trainlab train --no-progress``) prints only those per-epoch lines and the
+    stop reason: logs stay readable without the bar's redraws.
+    """
+
+    def __init__(self, console: Console | None = None, bar: bool = True) -> None:
         self.console = console or Console(stderr=True)
+        self.bar = bar
         self.progress: Progress | None = None
         self.task_id: Any = None
         self.t_epoch = 0.0
 
     def on_fit_start(self, state: TrainState) -> None:
+        if not self.bar:
+            return
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"),
             BarColumn(),
@@ -45,10 +52,11 @@ class ProgressBar:
         self.progress.start()
 
     def on_epoch_start(self, state: TrainState) -> None:
-        assert self.progress is not None
+        self.t_epoch = time.perf_counter()
+        if self.progress is None:
+            return
         if self.task_id is not None:
             self.progress.remove_task(self.task_id)
-        self.t_epoch = time.perf_counter()
         self.task_id = self.progress.add_task(
             "train",
             total=state.steps_per_epoch,
@@ -58,8 +66,8 @@ class ProgressBar:
         )
 
     def on_batch_end(self, state: TrainState) -> None:
-        assert self.progress is not None
-        self.progress.update(self.task_id, completed=state.batch)
+        if self.progress is not None:
+            self.progress.update(self.task_id, completed=state.batch)
 
     def on_log(self, state: TrainState, record: dict[str, Any]) -> None:
         if self.progress is not None and self.task_id is not None and "train/loss" in record:

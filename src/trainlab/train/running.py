@@ -27,15 +27,26 @@ class RunningSums:
         self.extras: dict[str, torch.Tensor] = {}
         self.steps = 0  # batches added (micro-batches under accumulation)
         self.labelled = 0  # samples that counted towards accuracy
+        # Index (in batches added) of the first non-finite loss, -1 while none: kept on the
+        # device, read only once the window's sum is known to be non-finite.
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
 
     def add(self, out: StepOutput, y: torch.Tensor) -> None:
-        self.loss += out.loss.detach().float()
+        loss = out.loss.detach().float()
+        self.loss += loss
+        fresh = (self.first_bad < 0) & ~torch.isfinite(loss)
+        self.first_bad = torch.where(fresh, self.steps, self.first_bad)
         self.steps += 1
         if out.preds is not None and out.preds.dim() == 2 and y.dim() == 1:
             self.correct += (out.preds.argmax(dim=1) == y).sum()
             self.labelled += len(y)
         for k, v in (out.extras or {}).items():
             self.extras[k] = self.extras.get(k, 0) + v.detach().float()
+
+    def first_bad_batch(self) -> int | None:
+        """Batches added before the first non-finite loss (a host sync), or None."""
+        i = int(self.first_bad)
+        return i if i >= 0 else None
 
     def merge(self, other: RunningSums) -> None:
         self.loss += other.loss

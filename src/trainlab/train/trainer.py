@@ -321,11 +321,13 @@ class Trainer:
             return
         state.diverged = True
         state.should_stop = True
-        steps = (
-            f"step {state.step}"
-            if window.start >= state.step
-            else (f"steps {window.start}-{state.step}")
-        )
+        first = window.first_bad_batch()  # this rank's first bad batch of the window
+        if first is not None:  # micro-batch i of the window belongs to step start + i // accum
+            steps = f"step {window.start + first // self.accumulate} (first non-finite)"
+        elif window.start >= state.step:
+            steps = f"step {state.step}"
+        else:  # another rank's loss went bad
+            steps = f"steps {window.start}-{state.step}"
         state.stop_reason = (
             f"non-finite loss in {steps} (train.nan_policy={self.nan_policy}); try a lower "
             "optim.lr, train.grad_clip, or train.nan_policy=skip or rollback"

@@ -1,0 +1,76 @@
+"""End-of-run figures that need no callback: peak memory, and a loud word on a loss that blew up.
+
+``peak_memory`` is what ``summary.json`` records under ``memory``; ``loss_warnings`` is checked
+by ``trainlab.run`` after training (a run whose loss exploded still finishes, but says so, and
+``summary.json`` keeps the warning under ``warnings``). ``trainlab doctor`` diagnoses more.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+from typing import Any
+
+import torch
+
+__all__ = ["peak_memory", "loss_warnings"]
+
+# A final training loss this many times its best value seen during the run: it blew up.
+ROSE_FACTOR = 10.0
+# Classification: a mean cross-entropy this many times log(K) (the loss of a uniform guess).
+CHANCE_FACTOR = 5.0
+
+
+def peak_memory(device: torch.device | str) -> dict[str, float]:
+    """Peak resident memory of this process (MiB; everything it loaded, data included) and,
+    on CUDA, the most GPU memory PyTorch's allocator held for tensors (MiB).
+
+    >>> "peak_rss_mib" in peak_memory("cpu")
+    True
+    """
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    rss_mib = rss / 2**20 if sys.platform == "darwin" else rss / 1024
+    out = {"peak_rss_mib": round(rss_mib, 1)}
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        out["cuda_max_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        out["cuda_max_reserved_mib"] = round(torch.cuda.max_memory_reserved(device) / 2**20, 1)
+    return out
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def loss_warnings(history: list[dict[str, Any]], num_classes: int | None) -> list[str]:
+    """Warnings about a training loss that exploded, from the per-epoch ``history``.
+
+    >>> loss_warnings([{"epoch": 1, "train/loss_epoch": 2.1}, {"epoch": 2,
+    ...                "train/loss_epoch": 359816.0, "val/acc": 0.1}], 10)[0][:38]
+    'training loss exploded: 359,816 at the'
+    """
+    losses = [(h.get("epoch"), _finite(h.get("train/loss_epoch"))) for h in history]
+    losses = [(e, v) for e, v in losses if v is not None]
+    if not losses:
+        return []
+    last_epoch, last = losses[-1]
+    best = min(v for _, v in losses)
+    acc = _finite(history[-1].get("val/acc"))
+    chance = 1.0 / num_classes if num_classes else None
+    at_chance = acc is not None and chance is not None and acc <= 1.5 * chance
+    reasons = []
+    if num_classes and num_classes > 1 and last > CHANCE_FACTOR * math.log(num_classes):
+        reasons.append(f"above {CHANCE_FACTOR:g}× the loss of a uniform guess "
+                       f"({math.log(num_classes):.2f})")  # fmt: skip
+    if last > ROSE_FACTOR * best:
+        reasons.append(f"{last / best:,.0f}× its lowest value ({best:.4g})")
+    if not reasons:
+        return []
+    shown = f"{last:,.0f}" if last >= 100 else f"{last:.3f}"
+    tail = f", val/acc {acc:.4f} (chance {chance:.4f})" if at_chance and chance else ""
+    return [
+        f"training loss exploded: {shown} at the end of epoch {last_epoch}, "
+        f"{' and '.join(reasons)}{tail}; the learning rate is likely too high for this model "
+        "(try a lower optim.lr, train.grad_clip, or batch norm; trainlab doctor RUN_DIR)"
+    ]
