@@ -89,3 +89,21 @@ def test_nan_stop_names_the_first_bad_step_not_the_window() -> None:
     assert _nan_run(bad=7, accumulate=1).startswith("non-finite loss in step 7 (first")
     # two micro-batches per step: batch 7 belongs to step 4
     assert _nan_run(bad=7, accumulate=2).startswith("non-finite loss in step 4 (first")
+
+
+def test_env_records_the_commit_of_trainlab_from_another_folder(tmp_path, monkeypatch) -> None:
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    import trainlab
+    from trainlab.tracking.rundir import env_info
+
+    source = Path(trainlab.__file__).resolve().parent
+    head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True,
+                          text=True)  # fmt: skip
+    if head.returncode != 0:
+        pytest.skip("trainlab is not running from a git checkout")
+    monkeypatch.chdir(tmp_path)  # not a repository
+    assert env_info(torch.device("cpu"), "fp32", False)["git_commit"] == head.stdout.strip()

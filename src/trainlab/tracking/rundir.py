@@ -57,8 +57,13 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def _git(*args: str) -> str | None:
+    # Asked in trainlab's own source folder, not the working directory: a run started from
+    # another folder still records the commit of the code that ran (None when trainlab is
+    # installed from a wheel, outside any checkout).
+    source = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, check=True)
+        out = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True,
+                             timeout=5, check=True)  # fmt: skip
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
