@@ -89,6 +89,12 @@ def _mnist(tmp: Path) -> dict[str, Any]:
     return {"root": str(write_idx_dataset(tmp / "mnist")), "download": False}
 
 
+def _cifar10(tmp: Path) -> dict[str, Any]:
+    from test_cifar10 import write_cifar_archive  # a small archive in the official format
+
+    return {"root": str(write_cifar_archive(tmp / "cifar10")), "md5": None, "download": False}
+
+
 def _none(_: Path) -> dict[str, Any]:
     return {}
 
@@ -102,6 +108,7 @@ OPTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "wine": _none,
     "synthetic": _none,
     "mnist": _mnist,
+    "cifar10": _cifar10,
     "seq_task": lambda _: {"n_train": 128, "n_val": 32, "n_test": 32},
     "csv": _csv,
     "csv_windows": _windows,

@@ -2,6 +2,7 @@
 
 # Importing a source module registers it in DATA.
 from trainlab.data import (  # noqa: F401
+    cifar10,
     csv_table,
     fashion_mnist,
     folds,
