@@ -20,8 +20,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from trainlab.reports import compare_runs, write_comparison
-    from trainlab.reports.compare import overlay_keys, rich_tables
+    from trainlab.reports.compare import left_out_of_overlay, overlay_keys, rich_tables
     from trainlab.reports.plots import plot_overlay
+    from trainlab.reports.runs import print_wide
 
     console = Console()
     if args.vs:
@@ -33,10 +34,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         console.print(groups_table(rows, "A", "B"))
         return 0
     cmp = compare_runs(args.runs)
-    for t in rich_tables(cmp):
-        console.print(t)
+    print_wide(console, *rich_tables(cmp))  # whole run names, even piped
     if args.plot:
-        print(plot_overlay(cmp.runs, overlay_keys(cmp.runs), args.plot) or "no curves to plot")
+        keys = overlay_keys(cmp.runs)
+        print(plot_overlay(cmp.runs, keys, args.plot) or "no curves to plot")
+        for missing in left_out_of_overlay(cmp, keys):  # a failed run draws no line: say so
+            print(f"not in the plot: {missing}")
     if args.html:
         print(write_comparison(cmp, args.html))
     return 0
@@ -74,10 +77,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 def cmd_runs(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from trainlab.reports.runs import list_runs, runs_table
+    from trainlab.reports.runs import list_runs, print_wide, runs_table
 
     rows = list_runs(args.root, sort=args.sort, reverse=args.reverse, where=args.where)
-    Console().print(runs_table(rows, args.sort))
+    print_wide(Console(), runs_table(rows, args.sort))
     return 0
 
 

@@ -68,7 +68,7 @@ def direction(metric: str) -> str | None:
     if metric in ("epochs", "steps", "best epoch"):
         return None
     name = metric.rsplit("/", 1)[-1].removesuffix("_epoch")
-    low = ("wall_s", "mae", "mse", "rmse", "perplexity")
+    low = ("wall_s", "mae", "mse", "rmse", "perplexity", "peak_rss_mib", "cuda_max_allocated_mib")
     return "min" if name.endswith("loss") or name in low else "max"
 
 
@@ -130,6 +130,19 @@ def overlay_keys(runs: list[RunData]) -> list[str]:
     return keys[:3]
 
 
+def left_out_of_overlay(cmp: Comparison, keys: list[str]) -> list[str]:
+    """``"label (why)"`` for each run with no point on any overlaid curve: it is missing from
+    the plot, and the plot alone would not say so."""
+    out = []
+    for label, run in zip(cmp.labels, cmp.runs):
+        if keys and not any(run.series(k)[0] for k in keys):
+            reason = (run.summary or {}).get("stop_reason") or (
+                "finished" if run.finished else "did not finish"
+            )
+            out.append(f"{label} (no {', '.join(keys)} recorded; {reason})")
+    return out
+
+
 def _metric_rows(cmp: Comparison) -> list[list[Any]]:
     rows = []
     for m in cmp.metrics:
@@ -146,9 +159,9 @@ def rich_tables(cmp: Comparison) -> list[Any]:
     from rich.table import Table
 
     metrics = Table(title=f"{len(cmp.runs)} runs", title_justify="left")
-    metrics.add_column("metric")
-    for label in cmp.labels:
-        metrics.add_column(label, justify="right")
+    metrics.add_column("metric", overflow="fold")
+    for label in cmp.labels:  # run names wrap onto more lines but are never cut short
+        metrics.add_column(label, justify="right", overflow="fold")
     if cmp.seed_only:
         metrics.add_column("mean ± std", justify="right")
     for m, row in zip(cmp.metrics, _metric_rows(cmp)):
@@ -158,9 +171,9 @@ def rich_tables(cmp: Comparison) -> list[Any]:
             cells[best + 1] = f"[bold green]{cells[best + 1]}[/]"
         metrics.add_row(*cells)
     diff = Table(title="config differences", title_justify="left")
-    diff.add_column("key")
+    diff.add_column("key", overflow="fold")
     for label in cmp.labels:
-        diff.add_column(label)
+        diff.add_column(label, overflow="fold")
     for k, vals in cmp.config_diff.items():
         diff.add_row(k, *(_short(v) for v in vals))
     if not cmp.config_diff:
@@ -190,6 +203,7 @@ def write_comparison(cmp: Comparison, out: str | Path) -> Path:
         for label, r in zip(cmp.labels, cmp.runs)
     ]
     notes = [f"{label}: {w}" for label, r in zip(cmp.labels, cmp.runs) for w in r.warnings]
+    notes += [f"not in the curves: {m}" for m in left_out_of_overlay(cmp, overlay_keys(cmp.runs))]
     body = [
         f"<h1>Comparison of {len(cmp.runs)} runs</h1>",
         f'<p class="meta">written {esc(time.strftime("%Y-%m-%d %H:%M"))}</p>',

@@ -88,9 +88,15 @@ class RunData:
         for k, v in final.items():
             if _is_number(v) and (k.startswith("val/") or k.endswith("_epoch")):
                 out[f"final {k}"] = float(v)
+        if _is_number(final.get("train/samples_per_s")):  # last epoch's training throughput
+            out["samples/s"] = float(final["train/samples_per_s"])
         for k in ("epochs", "steps", "wall_s"):
             if _is_number(s.get(k)):
                 out[k] = s[k]
+        memory = s.get("memory") or {}
+        for k in ("peak_rss_mib", "cuda_max_allocated_mib"):
+            if _is_number(memory.get(k)):
+                out[k] = float(memory[k])
         return out
 
 

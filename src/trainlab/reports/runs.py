@@ -10,7 +10,7 @@ from typing import Any
 from trainlab.reports.compare import direction
 from trainlab.reports.rundata import ReportError, RunData, find_runs, flatten, load_run
 
-__all__ = ["RunRow", "board_args", "list_runs", "runs_table", "serve_board"]
+__all__ = ["RunRow", "board_args", "list_runs", "print_wide", "runs_table", "serve_board"]
 
 
 @dataclass
@@ -81,30 +81,53 @@ def _sortable(v: Any) -> tuple[int, Any]:
 
 
 def runs_table(rows: list[RunRow], extra: str | None = None) -> Any:
-    """A rich table of ``rows`` (``extra``: one more column, e.g. the sort key)."""
+    """A rich table of ``rows`` (``extra``: one more column, e.g. the sort key).
+
+    Run folders wrap onto more lines rather than end in "…" (runs of a sweep differ at the
+    end of their names); the recipe name is shown only where a folder does not start with it.
+    """
     from rich.table import Table
 
     t = Table(title=f"{len(rows)} runs", title_justify="left")
-    for col in ("run", "name", "date", "model", "data", "epochs", "status", "key metric"):
-        t.add_column(col, justify="right" if col == "epochs" else "left")
+    t.add_column("run", overflow="fold")  # wraps, never "…": a sweep's runs differ at the end
+    show_name = any(not r.run.path.name.startswith(str(r.run.name)) for r in rows)
+    if show_name:
+        t.add_column("name", overflow="fold")
+    for col in ("date", "model", "data", "epochs", "samples/s", "status", "key metric"):
+        t.add_column(col, justify="right" if col in ("epochs", "samples/s") else "left")
     if extra:
-        t.add_column(extra, justify="right")
+        t.add_column(extra, justify="right", no_wrap=True)
     for r in rows:
-        cells = [
-            r.run.path.name,
-            r.run.name,
+        cells = [r.run.path.name] + ([str(r.run.name)] if show_name else []) + [
             r.date,
             str(r.values.get("model.name", "")),
             str(r.values.get("data.name", "")),
             str((r.run.summary or {}).get("epochs", "")),
+            f"{r.values['samples/s']:,.0f}" if "samples/s" in r.values else "",
             r.status,
             r.key_metric,
-        ]
+        ]  # fmt: skip
         if extra:
             v = r.values.get(extra)
             cells.append(f"{v:.4g}" if isinstance(v, float) else str(v if v is not None else ""))
         t.add_row(*cells)
     return t
+
+
+def print_wide(console: Any, *renderables: Any) -> None:
+    """Print tables whole: on a terminal they fit its width (long names wrap); into a pipe or
+    a file (no width to respect) each is as wide as its content, so that no run name is cut
+    to the 80 columns rich assumes there."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    for r in renderables:
+        out = console
+        if not console.is_terminal:  # print clamps to the console's width: a wider console
+            wide = console.options.update(max_width=10_000)
+            width = max(console.width, Measurement.get(console, wide, r).maximum)
+            out = Console(file=console.file, width=width, no_color=console.no_color)
+        out.print(r)
 
 
 def board_args(root: str | Path = "runs", port: int = 6006, host: str = "127.0.0.1") -> list[str]:
