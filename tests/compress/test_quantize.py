@@ -62,7 +62,7 @@ def test_dynamic_int8_of_a_table_mlp(table_run: Path, tmp_path: Path) -> None:
 def test_static_int8_pt2e_calibrated_and_loadable(digits_run: Path, tmp_path: Path) -> None:
     before = dir_digest(digits_run)
     report = quantize_run(digits_run, "static", tmp_path / "q", compile=False,
-                          calib_batches=4, reps=5)  # fmt: skip
+                          calib_batches=2, reps=2)  # fmt: skip
     assert len(report["quantized"]) == 8 and all(
         q.endswith("(Conv2d)") or q.endswith("(Linear)") for q in report["quantized"]
     )
