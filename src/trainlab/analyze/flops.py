@@ -4,6 +4,11 @@ Convention: ``FlopCounterMode`` counts **2 FLOPs per multiply-add** (a multiply 
 "GFLOPS" column of torchvision's model documentation counts multiply-adds (1 per MAC): ResNet-50's
 4.09 there is 8.18 GFLOPs here. :class:`FlopReport` gives both (``forward`` and ``macs``).
 
+Grouped convolutions: the counter's backward formula ignores ``groups`` and counts the weight
+gradient as if every output channel saw every input channel (a groups=8 conv's backward came out
+at 9× its forward instead of 2×); trainlab's formula divides that term by ``groups`` (checked
+against a hand count in tests/analyze/test_grouped_conv_flops.py).
+
 The counter has formulas for matmuls, convolutions and attention kernels; element-wise ops,
 normalisation and pooling are not counted (they are a few percent of a CNN's arithmetic), nor are
 the fused RNN kernels (``aten.lstm`` …), which it has no formula for: models with RNN layers get a
@@ -18,7 +23,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import (
+    FlopCounterMode,
+    conv_flop_count,
+    sdpa_backward_flop_count,
+    sdpa_flop_count,
+)
 
 __all__ = ["FlopReport", "count_flops", "op_category", "CATEGORIES"]
 
@@ -55,11 +65,43 @@ def _cpu_sdpa_backward(
     return sdpa_backward_flop_count(grad_out, q, k, v)
 
 
+def _t(shape: Any) -> list[int]:
+    return [shape[1], shape[0], *shape[2:]]  # swap batch and channel dims
+
+
+def _conv_backward(
+    grad_out_shape: Any,
+    x_shape: Any,
+    w_shape: Any,
+    _bias: Any,
+    _stride: Any,
+    _padding: Any,
+    _dilation: Any,
+    transposed: bool,
+    _output_padding: Any,
+    groups: int,
+    output_mask: Any,
+    out_shape: Any = None,
+    **kw: Any,
+) -> int:
+    """``aten.convolution_backward`` with ``groups`` respected (torch's formula ignores it)."""
+    flops = 0
+    if output_mask[0]:  # grad input: a (transposed) conv with the grouped weight: exact already
+        flops += conv_flop_count(grad_out_shape, w_shape, out_shape[0], not transposed)
+    if output_mask[1]:
+        # grad weight as one conv over all (input, output) channel pairs; with groups each
+        # output channel only meets the C_in / groups inputs of its group.
+        a, b = (grad_out_shape, x_shape) if transposed else (x_shape, grad_out_shape)
+        flops += conv_flop_count(_t(a), _t(b), _t(out_shape[1]), transposed=False) // groups
+    return flops
+
+
 def _extra_formulas() -> dict[Any, Any]:
-    """Formulas the counter lacks: the CPU flash-attention kernel that
-    ``F.scaled_dot_product_attention`` runs on the CPU (same count as the CUDA kernels)."""
+    """Formulas the counter lacks or gets wrong: the CPU flash-attention kernel that
+    ``F.scaled_dot_product_attention`` runs on the CPU (same count as the CUDA kernels), and
+    the backward of grouped convolutions."""
     aten = torch.ops.aten
-    out: dict[Any, Any] = {}
+    out: dict[Any, Any] = {aten.convolution_backward: _conv_backward}
     for name, fn in (
         ("_scaled_dot_product_flash_attention_for_cpu", _cpu_sdpa),
         ("_scaled_dot_product_flash_attention_for_cpu_backward", _cpu_sdpa_backward),
@@ -102,12 +144,18 @@ def _by_type(counts: dict[Any, int]) -> dict[str, int]:
 
 
 def _notes(model: nn.Module) -> list[str]:
+    notes = []
     if any(isinstance(m, nn.RNNBase) for m in model.modules()):
-        return [
+        notes.append(
             "RNN/LSTM/GRU kernels are not counted by torch.utils.flop_counter: "
             "the figures are a lower bound"
-        ]
-    return []
+        )
+    if any(isinstance(m, nn.modules.conv._ConvNd) and m.groups > 1 for m in model.modules()):
+        notes.append(
+            "grouped convolutions: weight-gradient FLOPs divided by groups (torch's counter "
+            "counts them as if ungrouped, inflating forward+backward)"
+        )
+    return notes
 
 
 def count_flops(
