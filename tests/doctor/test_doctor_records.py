@@ -136,3 +136,11 @@ def test_write_run_helper_matches_what_train_writes(tmp_path: Path) -> None:
     run = write_run(tmp_path / "r", train_loss=[1.0, 0.5], val_loss=[1.0, 0.6],
                     train_acc=[0.5, 0.8], val_acc=[0.5, 0.7])  # fmt: skip
     assert {p.name for p in run.iterdir()} >= {"config.yaml", "metrics.jsonl", "summary.json"}
+
+
+def test_a_gan_generator_loss_that_rises_is_not_divergence(tmp_path: Path) -> None:
+    rising = [0.7 + 0.2 * i for i in range(30)]  # the discriminator gets better
+    run = healthy(tmp_path / "r", step_loss=rising, config={"task": {"name": "gan"}})
+    assert doctor(run).warnings == []
+    run = healthy(tmp_path / "c", step_loss=rising)  # the same curve for a classifier
+    assert _causes(run)[0] == "lr_too_high"

@@ -96,12 +96,51 @@ def false_alarms(recipes: list[Path]) -> list[tuple[str, list[str], float, str]]
     return out
 
 
+# Shipped recipes that train in seconds to a minute here: trained, then `doctor RUN_DIR`.
+QUICK_RECIPES = (
+    "synthetic",
+    "iris_mlp",
+    "autoencoder_digits",
+    "vae_digits",
+    "triplet_digits",
+    "gan_digits",
+    "seq2seq_reverse",
+    "forecast_demand",
+    "text_classification",
+)
+
+
+def healthy_runs(names: tuple[str, ...], work: Path) -> list[tuple[str, list[str], float, str]]:
+    """(recipe, warning-level causes, seconds, error) of `doctor RUN_DIR` on trained recipes."""
+    from trainlab import doctor
+    from trainlab.errors import TrainlabError
+    from trainlab.run import train_run
+
+    out = []
+    for name in names:
+        t0 = time.perf_counter()
+        rdir = work / f"healthy-{name}"
+        try:
+            train_run(ROOT / "recipes" / f"{name}.yaml", ["train.threads=1"], run_dir=rdir,
+                      progress=False)  # fmt: skip
+            diag = doctor(rdir)
+            out.append((name, [f"{f.cause} ({f.symptom})" for f in diag.warnings],
+                        time.perf_counter() - t0, ""))  # fmt: skip
+        except TrainlabError as exc:
+            out.append((name, [], time.perf_counter() - t0, str(exc)))
+        print(f"run    {name:32s} {out[-1][2]:6.1f}s warnings: {out[-1][1]} {out[-1][3]}",
+              flush=True)  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default="", help="comma-separated case names (default: all)")
     p.add_argument("--modes", default="preflight,run")
     p.add_argument("--recipes", action="store_true", help="also pre-flight recipes/*.yaml")
     p.add_argument("--recipes-only", action="store_true")
+    p.add_argument("--healthy-runs", action="store_true",
+                   help="train the quick shipped recipes and diagnose their runs")  # fmt: skip
     p.add_argument("--out", default="", help="write results.json here")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -114,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = args.modes.split(",")
     outcomes: list[Outcome] = []
     work = Path(tempfile.mkdtemp(prefix="doctor-cases-"))
-    for name in [] if args.recipes_only else names:
+    for name in [] if args.recipes_only or args.healthy_runs else names:
         for mode in table[name]["modes"]:
             if mode in modes:
                 o = run_case(name, mode, table[name]["expect"], work, args.seed)
@@ -128,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     alarms = []
     if args.recipes or args.recipes_only:
         alarms = false_alarms(sorted((ROOT / "recipes").glob("*.yaml")))
+    if args.healthy_runs:
+        alarms += healthy_runs(QUICK_RECIPES, work)
     if outcomes:
         hits = sum(o.hit for o in outcomes)
         print(f"hit rate: {hits}/{len(outcomes)} (seed {args.seed})")

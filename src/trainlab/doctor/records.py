@@ -25,6 +25,9 @@ from trainlab.reports.rundata import RunData, load_run
 
 __all__ = ["RunView", "diagnose_run", "diagnose_loaded"]
 
+# Adversarial and sampling objectives: their logged loss may rise while training goes well.
+NOT_MINIMISED = ("gan", "adversarial_autoencoder", "contrastive_divergence")
+
 
 class RunView:
     """The run's series, read once, in the shapes the rules need."""
@@ -53,6 +56,13 @@ class RunView:
             return k
         per = self.test.get("test/acc_per_class")
         return len(per) if isinstance(per, list) else None
+
+    @property
+    def minimised(self) -> bool:
+        """False for tasks whose logged loss is not one objective driven down (a GAN's
+        generator loss rises as its discriminator improves)."""
+        task = (self.config.get("task") or {}).get("name", "classification")
+        return task not in NOT_MINIMISED
 
     @property
     def classify(self) -> bool:

@@ -48,7 +48,7 @@ def diverged(v: RunView) -> list[Finding]:
     stop = str(v.summary.get("stop_reason") or "")
     at = v.nan_steps[0] if v.nan_steps else None
     rising = None
-    if v.loss and at is None:
+    if v.loss and at is None and v.minimised:
         lo = v.loss[0]
         for step, loss in zip(v.steps, v.loss, strict=True):
             lo = min(lo, loss)
@@ -88,7 +88,7 @@ def _before(v: RunView, step: Any) -> list[float]:
 
 def spikes(v: RunView) -> list[Finding]:
     """Sudden jumps of the logged training loss (without divergence)."""
-    if len(v.loss) < 8 or v.nan_steps:
+    if len(v.loss) < 8 or v.nan_steps or not v.minimised:
         return []
     found = []
     for i in range(5, len(v.loss)):
@@ -121,7 +121,7 @@ def _weight_change(v: RunView) -> float | None:
 def no_learning(v: RunView) -> list[Finding]:
     """The training loss barely moved (LR too low, or stuck), or it moved while validation
     stayed at chance (no signal in the labels)."""
-    if len(v.loss) < 4 or v.nan_steps:
+    if len(v.loss) < 4 or v.nan_steps or not v.minimised:
         return []
     first, best = statistics.mean(v.loss[:2]), min(v.loss)
     drop = (first - best) / abs(first) if first else 0.0

@@ -24,7 +24,7 @@ def overfitting(v: RunView) -> list[Finding]:
     train-validation accuracy gap; the evidence names the epoch the gap opened."""
     ep, val = v.series("val/loss")
     _, train = v.series("train/loss_epoch")
-    if len(val) < 3 or len(train) < len(val):
+    if len(val) < 3 or len(train) < len(val) or not v.minimised:
         return []
     train = train[-len(val) :]
     i = min(range(len(val)), key=val.__getitem__)
