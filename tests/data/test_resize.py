@@ -53,3 +53,32 @@ def test_resize_keeps_constant_images_constant_and_shrinks_with_antialias() -> N
 def test_resize_out_of_range_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="data.resize"):
         build_data("fashion_mnist", resize=4)
+
+
+@pytest.mark.slow  # three short runs: ~15 s on a busy 2-core machine
+def test_a_resized_run_resumes_mid_epoch_to_the_same_weights(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from trainlab.run import train_run
+    from trainlab.train.checkpoint import resolve_checkpoint
+
+    root = write_idx_dataset(tmp_path / "idx", n_train=160, n_test=20)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+name: resized
+seed: 0
+data: {{name: mnist, root: {root}, download: false, resize: 36, batch_size: 16,
+       augment: {{translate: 2}}}}
+model: {{name: lenet5, image_size: 36}}
+optim: {{name: sgd, lr: 0.05, momentum: 0.9}}
+train: {{epochs: 2, log_every: 3, precision: fp32, tensorboard: false, report: false,
+        norms: false}}
+""")
+    full = train_run(recipe, run_dir=tmp_path / "full", progress=False)
+    part = tmp_path / "part"
+    train_run(recipe, ["train.max_steps=13"], run_dir=part, progress=False)  # 9 steps / epoch
+    resumed = train_run(None, ["train.max_steps=null"], resume=part, progress=False)
+    assert resumed["steps"] == full["steps"] == 18
+    a = load_file(str(resolve_checkpoint(tmp_path / "full") / "model.safetensors"))
+    b = load_file(str(resolve_checkpoint(part) / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
