@@ -10,17 +10,19 @@ no gradients), so a run with it is bitwise the run without it.
 from __future__ import annotations
 
 import math
+import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from trainlab.errors import ConfigError, DataError
+from trainlab.errors import ConfigError, DataError, TrainlabError
 from trainlab.registry import did_you_mean
 
-__all__ = ["preflight", "peek_batch", "logged_keys", "target_width"]
+__all__ = ["preflight", "peek_batch", "logged_keys", "target_width", "building"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -34,6 +36,46 @@ def _rng_untouched() -> Iterator[None]:
         yield
     finally:
         set_rng_state(saved)
+
+
+_SECTIONS = {"data": "data", "models": "model", "tasks": "task", "callbacks": "callbacks",
+             "optimizers.py": "optim", "schedulers.py": "sched"}  # fmt: skip
+
+
+def _section_of(tb: Any) -> str:
+    """The recipe section whose builder raised: the deepest trainlab frame of the traceback."""
+    found = "recipe"
+    for frame, _ in traceback.walk_tb(tb):
+        parts = Path(frame.f_code.co_filename).parts
+        if "trainlab" in parts:
+            rest = parts[parts.index("trainlab") + 1 :]
+            found = next((_SECTIONS[p] for p in rest if p in _SECTIONS), found)
+    return found
+
+
+@contextmanager
+def building(cfg: Any) -> Iterator[None]:
+    """Around the builders (data, model, task, optimizer, schedule): an exception raised while
+    building from the recipe's options (a negative size, zero classes, an invalid learning
+    rate) becomes one :class:`ConfigError` naming the section; ``--debug`` shows the traceback.
+
+    >>> with building(cfg):            # doctest: +SKIP
+    ...     exp = build_experiment(cfg)
+    """
+    try:
+        yield
+    except (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError,
+            KeyError, AttributeError, AssertionError) as e:  # fmt: skip
+        if isinstance(e, TrainlabError):
+            raise
+        section = _section_of(e.__traceback__)
+        name = getattr(getattr(cfg, section, None), "name", None) if section != "recipe" else None
+        what = f"{section} '{name}'" if name else f"the {section}"
+        msg = (str(e).strip().splitlines() or [""])[0][:300]
+        raise ConfigError(
+            f"{what} cannot be built with the options given ({type(e).__name__}: {msg}); "
+            f"check the {section}: section (--debug shows where it failed)"
+        ) from None
 
 
 def peek_batch(data: Any) -> Batch:

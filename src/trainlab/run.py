@@ -29,7 +29,7 @@ from trainlab.experiment import (
 )
 from trainlab.optim.schedulers import scale_lr
 from trainlab.plugins import record_plugins, use_run_plugins
-from trainlab.preflight import preflight
+from trainlab.preflight import building, preflight
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
 from trainlab.tracking.lock import run_lock
 from trainlab.tracking.mlflow_logger import MLflowLogger, check_trackers  # mlflow: lazily
@@ -141,10 +141,12 @@ def _train_run(
     else:
         cfg = cfg if isinstance(cfg, Config) else load_config(cfg, overrides)
         ckpt = None
-    user_cbs = build_callbacks(cfg) + list(extra_callbacks or [])
+    with building(cfg):
+        user_cbs = build_callbacks(cfg) + list(extra_callbacks or [])
     check_trackers(cfg.train)  # reports: a missing mlflow fails before a run dir exists
     # check_config runs first inside: every mistake surfaces before a run directory exists.
-    exp = build_experiment(cfg)
+    with building(cfg):  # a builder failing on the recipe's values: one line naming the section
+        exp = build_experiment(cfg)
     preflight(exp, user_cbs)  # one batch through model, loss and metrics; monitors exist
     dist = exp.trainer.dist
     main = dist.rank == 0  # under torchrun only rank 0 writes; every rank computes

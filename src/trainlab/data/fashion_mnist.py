@@ -117,10 +117,12 @@ def load_arrays(folder: str) -> dict[str, torch.Tensor]:
     out = {k: read_idx(Path(folder) / f) for k, f in FILES.items()}
     for split in ("train", "test"):
         x, y = out[f"{split}_x"], out[f"{split}_y"]
-        if x.dim() != 3 or len(x) != len(y):
-            raise DataError(f"{folder}: {split} images {tuple(x.shape)} and labels {len(y)} differ")
-        if int(y.max()) > 9:
-            raise DataError(f"{folder}: {split} label {int(y.max())} out of range 0..9")
+        if x.dim() != 3 or y.dim() != 1 or len(x) != len(y) or x.numel() == 0:
+            raise DataError(f"{folder}: {split} images {tuple(x.shape)} and labels "
+                            f"{tuple(y.shape)} do not match (N×H×W images, N labels)")  # fmt: skip
+        if int(y.max()) > 9 or int(y.min()) < 0:
+            bad = int(y.max()) if int(y.max()) > 9 else int(y.min())
+            raise DataError(f"{folder}: {split} label {bad} out of range 0..9")
         out[f"{split}_x"] = x.unsqueeze(1)
         out[f"{split}_y"] = y.long()
     return out

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -17,25 +19,53 @@ _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
 
 
 def read_idx(path: Path) -> torch.Tensor:
-    """Parse one IDX file into a tensor; a truncated or malformed file is a :class:`DataError`."""
+    """Parse one IDX file into a tensor; a truncated or malformed file is a :class:`DataError`.
+
+    The file is read in chunks and never past the size its header declares (plus one byte, to
+    tell a padded file): neither a header claiming terabytes nor a gzip bomb allocates more than
+    the file really holds.
+
+    >>> read_idx(Path("t10k-labels-idx1-ubyte.gz")).shape  # doctest: +SKIP
+    torch.Size([10000])
+    """
     try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _DTYPES:
+                raise DataError(f"{path}: not an IDX file (bad magic number)")
+            shape = f.read(4 * head[3])
+            if len(shape) < 4 * head[3]:
+                raise DataError(f"{path}: truncated IDX header ({head[3]} dimensions declared)")
+            dims = [int.from_bytes(shape[4 * i : 4 * i + 4], "big") for i in range(head[3])]
+            dtype = np.dtype(_DTYPES[head[2]])
+            header = 4 + 4 * len(dims)
+            expected = header + math.prod(dims) * dtype.itemsize
+            body = _read_at_most(f, expected - header + 1)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e}); the file is corrupt or truncated") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
-        raise DataError(f"{path}: not an IDX file (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    dtype = np.dtype(_DTYPES[raw[2]])
-    expected = header + int(np.prod(dims)) * dtype.itemsize
-    if len(raw) != expected:
+    if header + len(body) != expected:
+        size = header + len(body)
         raise DataError(
-            f"{path}: truncated or padded IDX file ({len(raw)} bytes, header says {expected})"
+            f"{path}: truncated or padded IDX file ({size}{'+' if size > expected else ''} "
+            f"bytes, header says {expected})"
         )
-    arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    try:
+        arr = np.frombuffer(body, dtype=dtype).reshape(dims)
+    except ValueError as e:  # e.g. an empty array with dimensions numpy cannot index
+        raise DataError(f"{path}: unusable IDX dimensions {dims} ({e})") from None
     return torch.from_numpy(arr.astype(arr.dtype.newbyteorder("="), copy=True))
+
+
+def _read_at_most(f: IO[bytes], limit: int) -> bytes:
+    """Up to ``limit`` bytes, read 1 MiB at a time (a huge ``limit`` allocates nothing)."""
+    chunks, n = [], 0
+    while n < limit:
+        chunk = f.read(min(1 << 20, limit - n))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n += len(chunk)
+    return b"".join(chunks)
