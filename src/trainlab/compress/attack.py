@@ -68,9 +68,10 @@ def fgsm(model: nn.Module, box: Box, raw: torch.Tensor, y: torch.Tensor, eps: fl
 
 
 def pgd(model: nn.Module, box: Box, raw: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
-        gen: torch.Generator) -> torch.Tensor:  # fmt: skip
-    """Random start, then ``steps`` projected signed-gradient steps of 2.5·eps/steps."""
-    noise = (torch.rand(raw.shape, generator=gen) * 2 - 1) * eps
+        gen: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+    """Random start (from ``gen``, else the global RNG), then ``steps`` projected
+    signed-gradient steps of 2.5·eps/steps."""
+    noise = (torch.rand(raw.shape, generator=gen, device=raw.device) * 2 - 1) * eps
     adv = box.clip(raw + noise, raw, eps)
     alpha = 2.5 * eps / steps
     for _ in range(steps):

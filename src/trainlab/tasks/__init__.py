@@ -1,6 +1,7 @@
 """Tasks: one kind of objective each (train_step / eval_step / metrics)."""
 
 from trainlab.tasks import (  # noqa: F401 - importing a task module registers its tasks
+    adversarial,
     adversarial_autoencoding,
     autoencoding,
     capsule,
