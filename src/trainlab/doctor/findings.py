@@ -49,7 +49,6 @@ class Finding:
     explanation: str
     fix: list[str] = field(default_factory=list)
     note: str = ""
-    plot: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))

@@ -98,7 +98,7 @@ def overfit_batch(
     return OverfitResult(steps, first, last, best, False, False, time.perf_counter() - t0)
 
 
-def step_seconds(exp: Any, batch: Any, repeats: int = 2) -> float:
+def step_seconds(exp: Any, batch: Any, repeats: int = 1) -> float:
     """Seconds of one training step (forward, backward; the trainer's precision) on
     ``batch``: what a range-test step costs. Changes gradients only."""
     model, task = exp.model, exp.task
