@@ -50,6 +50,14 @@ def test_loss_warnings_rules() -> None:
     rose = [{"epoch": 1, "train/loss_epoch": 1.0}, {"epoch": 2, "train/loss_epoch": 20.0}]
     assert "20× its lowest" in loss_warnings(rose, None)[0]
     assert loss_warnings([{"epoch": 1, "train/loss_epoch": float("nan")}], 10) == []
+    # measured: LeNet without BN at lr 4 — 70.95 in epoch 1, then a constant guess (2.309)
+    dead = [{"epoch": 1, "train/loss_epoch": 70.9543, "val/acc": 0.1},
+            {"epoch": 2, "train/loss_epoch": 2.3094, "val/acc": 0.1}]  # fmt: skip
+    (msg,) = loss_warnings(dead, 10)
+    assert "exploded to 70.954 in epoch 1" in msg and "ended at chance accuracy" in msg
+    # the same curve ending well above chance is a recovery, not a failure
+    dead[-1]["val/acc"] = 0.6
+    assert loss_warnings(dead, 10) == []
 
 
 def test_peak_memory_on_cpu_has_no_cuda_figures() -> None:

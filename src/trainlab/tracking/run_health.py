@@ -55,22 +55,29 @@ def loss_warnings(history: list[dict[str, Any]], num_classes: int | None) -> lis
     if not losses:
         return []
     last_epoch, last = losses[-1]
+    peak_epoch, peak = max(losses, key=lambda ev: ev[1])
     best = min(v for _, v in losses)
     acc = _finite(history[-1].get("val/acc"))
-    chance = 1.0 / num_classes if num_classes else None
+    chance = 1.0 / num_classes if num_classes and num_classes > 1 else None
     at_chance = acc is not None and chance is not None and acc <= 1.5 * chance
+    limit = CHANCE_FACTOR * math.log(num_classes) if chance else math.inf
     reasons = []
-    if num_classes and num_classes > 1 and last > CHANCE_FACTOR * math.log(num_classes):
+    if last > limit:
         reasons.append(f"above {CHANCE_FACTOR:g}× the loss of a uniform guess "
-                       f"({math.log(num_classes):.2f})")  # fmt: skip
+                       f"({math.log(num_classes or 1):.2f})")  # fmt: skip
     if last > ROSE_FACTOR * best:
         reasons.append(f"{last / best:,.0f}× its lowest value ({best:.4g})")
-    if not reasons:
-        return []
-    shown = f"{last:,.0f}" if last >= 100 else f"{last:.3f}"
     tail = f", val/acc {acc:.4f} (chance {chance:.4f})" if at_chance and chance else ""
-    return [
-        f"training loss exploded: {shown} at the end of epoch {last_epoch}, "
-        f"{' and '.join(reasons)}{tail}; the learning rate is likely too high for this model "
-        "(try a lower optim.lr, train.grad_clip, or batch norm; trainlab doctor RUN_DIR)"
-    ]
+    advice = ("; the learning rate is likely too high for this model (try a lower optim.lr, "
+              "train.grad_clip, or batch norm; trainlab doctor RUN_DIR)")  # fmt: skip
+    if reasons:
+        return [f"training loss exploded: {_num(last)} at the end of epoch {last_epoch}, "
+                f"{' and '.join(reasons)}{tail}{advice}"]  # fmt: skip
+    if at_chance and peak > limit:  # blew up, then settled on a constant guess: a dead network
+        return [f"training loss exploded to {_num(peak)} in epoch {peak_epoch} and the model "
+                f"ended at chance accuracy{tail}{advice}"]  # fmt: skip
+    return []
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3f}"
