@@ -117,7 +117,7 @@ MISTAKES = [
       "train.monitor_mode=max"],
      ["task.name=regression"]),
     ("non_numeric_csv_cell", ["train", "syn.yaml", "data={name: csv, path: bad.csv, target: y}"],
-     ["bad.csv: line 3, column 'b'"]),
+     ["bad.csv: line 3, column 'b'", "data.on_error: skip"]),
     ("corrupt_image_file", ["train", "img.yaml", "data.root=corrupt"],
      ["3.png", "cannot read image", "data.on_error: skip"]),
     ("png_decompression_bomb", ["train", "img.yaml", "data.root=bomb"],

@@ -49,12 +49,13 @@ class Table:
     lines: list[int] = field(default_factory=list)
     skip_bad: bool = False  # data.on_error: skip
     skipped: dict[int, str] = field(default_factory=dict)  # file line → why its row was dropped
+    skip_hint: str = ""  # appended to a bad row's error when the source has data.on_error
 
     def bad(self, line: int, detail: str, hint: str = "") -> None:
         """Row at file ``line`` is bad: raise ``"{path}: line {line}{detail}{hint}"`` as a
         :class:`DataError`, or, when skipping, remember it (the first reason per line wins)."""
         if not self.skip_bad:
-            raise DataError(f"{self.path}: line {line}{detail}{hint}")
+            raise DataError(f"{self.path}: line {line}{detail}{hint}{self.skip_hint}")
         self.skipped.setdefault(line, detail.lstrip(",: "))
 
     def bad_rows(self) -> np.ndarray:
@@ -89,7 +90,7 @@ def read_text(path: str | Path) -> str:
 
 
 def read_table(
-    path: str | Path, delimiter: str | None = None, on_error: OnError = "raise"
+    path: str | Path, delimiter: str | None = None, on_error: OnError | None = None
 ) -> Table:
     """Parse a delimited file with a header row. ``delimiter`` defaults to tab for ``.tsv``/
     ``.tab`` files and comma otherwise. An empty file is an error; a ragged row is one too,
@@ -103,6 +104,8 @@ def read_table(
     if header is None or not any(h.strip() for h in header):
         raise DataError(f"{p}: empty file (expected a header row and data rows)")
     table = Table(str(p), [h.strip() for h in header], skip_bad=on_error == "skip")
+    if on_error is not None:  # the source has data.on_error (None: it has not; "raise")
+        table.skip_hint = "; data.on_error: skip drops such rows"
     n = len(table.header)
     for row in reader:
         if not row or not any(c.strip() for c in row):
