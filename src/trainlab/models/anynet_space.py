@@ -125,9 +125,9 @@ def anynet_sample(
 ) -> nn.Module:
     """A seeded sample of AnyNetX design space A…E (``space``); see ``sample_anynet``.
 
-    ``space="A"`` may break every RegNet design principle, ``"E"`` keeps them all; the
-    sampled stages are printed by ``trainlab analyze`` and listed by
-    ``trainlab.models.anynet_space.sample_anynet(seed, stages, space)``.
+    ``space="A"`` may break every RegNet design principle, ``"E"`` keeps them all. The
+    sampled stages: ``sample_anynet(seed, stages, space, max_depth, max_width)`` in
+    ``trainlab.models.anynet_space``, and ``violated_principles`` of that.
     """
     cfg = sample_anynet(seed, stages, space, max_depth, max_width)
     return AnyNet(
