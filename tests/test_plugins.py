@@ -342,3 +342,27 @@ def parity_ds(*, n: int = 400, batch_size: int = 32, seed: int = 0):
 
     with pytest.raises(DataError, match="split 'train': samples must be \\(x, y\\) pairs"):
         from_datasets(Triples()).setup("cpu")
+
+
+def test_a_plugin_callback_named_in_the_recipe(tmp_path, capsys) -> None:
+    plugin = tmp_path / "my_callbacks.py"
+    plugin.write_text(
+        "import trainlab\n\n\n@trainlab.register_callback('epoch_log_t')\nclass EpochLog:\n"
+        "    def __init__(self, path: str, every: int = 1):\n"
+        "        self.path, self.every = path, every\n\n"
+        "    def on_epoch_end(self, state):\n"
+        "        with open(self.path, 'a') as f:\n"
+        "            f.write(f\"{state.epoch} {state.metrics['val/acc']:.3f}\\n\")\n"
+    )
+    log = tmp_path / "epochs.txt"
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "name: cb\ndata: {name: synthetic, n_train: 64, n_val: 32, n_test: 32}\n"
+        "model: {name: mlp, hidden: [8]}\noptim: {name: sgd, lr: 0.1}\n"
+        f"callbacks: [{{name: epoch_log_t, path: '{log}'}}]\n"
+        "train: {epochs: 2, device: cpu, report: false, tensorboard: false}\n"
+    )
+    args = ["train", str(path), "--import", str(plugin), "--run-dir", str(tmp_path / "run"),
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["1", "2"]
