@@ -222,7 +222,7 @@ def _where(e: BaseException, own: Path) -> str:
         return f"{e.filename}:{e.lineno}: "
     frames = traceback.extract_tb(e.__traceback__)
     mine = [f for f in frames if f.filename == str(own) or f.filename.startswith(f"{own}{os.sep}")]
-    user = [f for f in frames if not f.filename.startswith(("<", _TRAINLAB_DIR))]
+    user = [f for f in frames if not f.filename.startswith(("<", _TRAINLAB_DIR + os.sep))]
     pick = (mine or user or frames or [None])[-1]
     return f"{pick.filename}:{pick.lineno}: " if pick is not None else ""
 
