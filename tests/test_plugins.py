@@ -366,3 +366,22 @@ def test_a_plugin_callback_named_in_the_recipe(tmp_path, capsys) -> None:
             "--no-progress"]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["1", "2"]
+
+
+def test_forecasting_takes_a_registered_loss_and_metrics() -> None:
+    from trainlab.tasks.forecasting import ForecastingTask
+    from trainlab.tasks.losses import register_loss
+
+    @register_loss("half_mse_fc")
+    def half_mse(pred: torch.Tensor, target: torch.Tensor, *, w: float = 0.5) -> torch.Tensor:
+        return w * ((pred - target) ** 2).mean()
+
+    task = ForecastingTask("half_mse_fc", {"w": 0.25}, ["MeanAbsolutePercentageError"])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8 * 2, 3))
+    x, y = torch.randn(4, 8, 2), torch.randn(4, 3, 1)
+    out = task.train_step(model, (x, y))
+    expected = 0.25 * ((model(x).reshape(y.shape) - y) ** 2).mean()
+    assert out.loss.item() == pytest.approx(expected.item())
+    assert "MeanAbsolutePercentageError" in task.metrics(None).keys()
+    with pytest.raises(ConfigError, match="'cross_entropy' is not a regression loss"):
+        ForecastingTask("cross_entropy")

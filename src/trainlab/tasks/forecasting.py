@@ -10,12 +10,13 @@ forecasters (``lstm_regressor``, ``gru_regressor``, ``rnn_regressor``, ``mlp``) 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from trainlab.errors import ConfigError
+from trainlab.metrics.registry import build_metric
 from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.losses import get_loss
 
@@ -37,12 +38,15 @@ class ForecastingTask:
     torch.Size([])
     """
 
-    def __init__(self, loss: str = "mse") -> None:
-        if loss not in ("mse", "l1", "huber"):
-            raise ConfigError(
-                f"task.loss: '{loss}' is not a forecasting loss; valid: huber, l1, mse"
-            )
-        self.loss_fn = get_loss(loss)
+    def __init__(
+        self,
+        loss: str = "mse",
+        loss_options: dict[str, Any] | None = None,
+        metrics: list[str] | None = None,
+    ) -> None:
+        # Built-in regression losses or any registered loss (on the reshaped predictions).
+        self.loss_fn = get_loss(loss, options=loss_options, kind="regression")
+        self.extra_metrics = list(metrics or [])
 
     @staticmethod
     def align(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -77,12 +81,20 @@ class ForecastingTask:
                 "mse": MeanSquaredError(),
                 "rmse": MeanSquaredError(squared=False),
                 "r2": R2Score(multioutput="uniform_average"),
+                **{name: build_metric(name, num_classes) for name in self.extra_metrics},
             }
         )
 
 
 @register_task("forecasting")
-def forecasting(*, loss: Literal["mse", "l1", "huber"] = "mse") -> ForecastingTask:
+def forecasting(
+    *,
+    loss: str = "mse",
+    loss_options: dict[str, Any] = {},  # noqa: B006 - never mutated
+    metrics: list[str] = [],  # noqa: B006 - never mutated
+) -> ForecastingTask:
     """Multi-step, multi-series forecasting (``csv_windows``, ``seq_task`` sine): the model's
-    flat output (N, horizon·targets) is compared with ``y`` (N, horizon, targets)."""
-    return ForecastingTask(loss)
+    flat output (N, horizon·targets) is compared with ``y`` (N, horizon, targets). ``loss``:
+    mse, l1, huber or a registered loss (``loss_options``: its options); ``metrics``: extra
+    metrics by name (``trainlab list metrics``)."""
+    return ForecastingTask(loss, loss_options, metrics)
