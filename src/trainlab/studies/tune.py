@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import random
 import signal
 import socket
 import time
@@ -227,17 +228,30 @@ def _storage(plan: _Plan) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = _retry_callback(max_retry=3, inherit_intermediate_values=True)
-        try:
-            return RDBStorage(
-                url, engine_kwargs=kwargs, heartbeat_interval=plan.heartbeat,
-                grace_period=3 * plan.heartbeat, **retry,
-            )  # fmt: skip
-        except Exception as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            if "DB access module" in reason:
-                reason += " (for PostgreSQL: pip install 'trainlab[postgres]')"
-            raise ConfigError(f"tune --storage {_shown(plan.storage)}: cannot open it: "
-                              f"{reason[:300]}") from None  # fmt: skip
+        for attempt in range(6):
+            try:
+                return RDBStorage(
+                    url, engine_kwargs=kwargs, heartbeat_interval=plan.heartbeat,
+                    grace_period=3 * plan.heartbeat, **retry,
+                )  # fmt: skip
+            except Exception as e:
+                err = e
+                if not _creation_race(e) or attempt == 5:
+                    break
+                time.sleep(0.2 + random.random())  # another worker is creating the tables
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "DB access module" in reason:
+            reason += " (for PostgreSQL: pip install 'trainlab[postgres]')"
+        raise ConfigError(f"tune --storage {_shown(plan.storage)}: cannot open it: "
+                          f"{reason[:300]}") from None  # fmt: skip
+
+
+def _creation_race(err: Exception) -> bool:
+    """Two workers creating Optuna's tables in a new database at once: the loser sees a
+    duplicate (PostgreSQL's catalog) and succeeds when it tries again."""
+    text = str(err)
+    return type(err).__name__ == "IntegrityError" or "duplicate key" in text or (
+        "already exists" in text)  # fmt: skip
 
 
 def _retry_callback(**kw: Any) -> dict[str, Any]:
