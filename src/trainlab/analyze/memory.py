@@ -5,6 +5,10 @@
   keeps 1 buffer per weight, Adam 2: ``exp_avg`` and ``exp_avg_sq``);
 - activations, estimated: bytes of the tensors autograd saves for the backward pass, recorded with
   ``torch.autograd.graph.saved_tensors_hooks`` (each storage once, weights excluded);
+- parameters by layer type: conv, linear, norm, embedding, other (the memory side of the FLOPs
+  split: fully connected layers hold most of AlexNet's and VGG's weights, convolutions most of
+  their arithmetic);
+- inference: the measured peak of one eval-mode forward without autograd, at the same batch;
 - measured: the peak of one whole training step above what was allocated before it: on CUDA the
   allocator's peak (``max_memory_allocated``), on the CPU the growth of the process's peak
   resident memory (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``). The CPU figure
@@ -17,7 +21,7 @@ import ctypes
 import gc
 import resource
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ __all__ = [
     "MemoryReport",
     "memory_report",
     "parameter_bytes",
+    "parameter_bytes_by_type",
     "optimizer_state_bytes",
     "saved_tensor_bytes",
     "measure_peak",
@@ -47,6 +52,35 @@ def parameter_bytes(model: nn.Module) -> tuple[int, int]:
     """
     params = list(model.parameters())  # .parameters() already de-duplicates shared tensors
     return sum(map(_nbytes, params)), sum(_nbytes(p) for p in params if p.requires_grad)
+
+
+def _layer_type(module: nn.Module) -> str:
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "conv"
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
+        return "norm"
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return "embedding"
+    return "other"
+
+
+def parameter_bytes_by_type(model: nn.Module) -> dict[str, int]:
+    """Bytes of parameters per layer type (``conv``, ``linear``, ``norm``, ``embedding``,
+    ``other``: a parameter held by a module itself, such as a class token), shared ones once.
+
+    >>> parameter_bytes_by_type(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 2)))
+    {'conv': 80, 'linear': 72, 'norm': 0, 'embedding': 0, 'other': 0}
+    """
+    out = dict.fromkeys(("conv", "linear", "norm", "embedding", "other"), 0)
+    seen: set[int] = set()
+    for module in model.modules():
+        for p in module.parameters(recurse=False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                out[_layer_type(module)] += _nbytes(p)
+    return out
 
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> tuple[int, int]:
@@ -175,6 +209,8 @@ class MemoryReport:
     activations: int  # estimated: saved for backward
     measured_peak: int  # one training step, above the memory held before it
     measured_how: str
+    inference_peak: int = 0  # one eval forward without autograd, above the memory before it
+    params_by_type: dict[str, int] = field(default_factory=dict)
 
     @property
     def estimated_total(self) -> int:
@@ -204,6 +240,7 @@ def memory_report(target: Any, batch: int) -> MemoryReport:
             target.loss(model, sample)
 
     activations = saved_tensor_bytes(forward_loss, list(model.parameters()))
+    inference, _ = measure_peak(lambda: target.forward(sample), target.device)
     peak, how = measure_peak(lambda: target.train_step(sample), target.device)
     target.sync()
     state, per_weight = optimizer_state_bytes(target.optimizer)
@@ -217,4 +254,6 @@ def memory_report(target: Any, batch: int) -> MemoryReport:
         activations=activations,
         measured_peak=peak,
         measured_how=how,
+        inference_peak=inference,
+        params_by_type=parameter_bytes_by_type(model),
     )

@@ -107,6 +107,12 @@ def memory_table(m: MemoryReport) -> Table:
     table.add_row("activations", format_bytes(m.activations), "saved for backward (estimated)")
     table.add_row("estimated total", format_bytes(m.estimated_total), "", style="bold")
     table.add_row("measured peak", format_bytes(m.measured_peak), m.measured_how + ", one step")
+    table.add_row("inference peak", format_bytes(m.inference_peak),
+                  "one eval forward without autograd (measured, same batch)")  # fmt: skip
+    shares = [(k, v) for k, v in m.params_by_type.items() if v]
+    if shares and m.params:
+        split = ", ".join(f"{k} {format_bytes(v)} ({100 * v / m.params:.0f}%)" for k, v in shares)
+        table.add_row("parameters by type", "", split)
     return table
 
 
