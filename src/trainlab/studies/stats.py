@@ -16,6 +16,7 @@ helped" always comes with the same figures.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -91,7 +92,9 @@ def compare(
     spread = [b - a for a, b in zip(xa, xb)] if paired else xa + xb
     if paired and max(spread) - min(spread) < 1e-12 or not paired and _constant(xa, xb):
         return Difference(test, diff, None, None, len(xa), len(xb))  # no variance: no test
-    res = stats.ttest_rel(xb, xa) if paired else stats.ttest_ind(xb, xa, equal_var=False)
+    with warnings.catch_warnings():  # scipy warns when one group is constant: p still holds
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_rel(xb, xa) if paired else stats.ttest_ind(xb, xa, equal_var=False)
     t, p = float(res.statistic), float(res.pvalue)
     if not math.isfinite(p):
         return Difference(test, diff, None, None, len(xa), len(xb))

@@ -80,8 +80,7 @@ def show(value: Any) -> str:
 def _fmt(s: dict[str, Any], digits: int = 4) -> str:
     if not s["n"]:
         return "—"
-    text = f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}"
-    return text
+    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f} (n={s['n']})"
 
 
 def _ci(s: dict[str, Any], digits: int = 4) -> str:
