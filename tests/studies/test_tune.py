@@ -144,14 +144,14 @@ def test_diverging_and_raising_trials_fail_and_the_study_goes_on(study_files, re
     recipe_path, space, out = study_files
     # batch size 0 passes the recipe's checks but raises in training (ZeroDivisionError)
     space.write_text(SPACE + "data.batch_size: [64, 0]\n")
-    plan = _plan(recipe_path, ["train.epochs=1"], space, 3, "random", "none", None, None, 1,
+    plan = _plan(recipe_path, ["train.epochs=1"], space, 2, "random", "none", None, None, 1,
                  out, 0, 10)  # fmt: skip
     study = _open_study(plan, create=True)
     study.enqueue_trial({"optim.lr": 1.0e12, "model.hidden.0": 16, "data.batch_size": 64})
-    res = tune(recipe_path, ["train.epochs=1"], space=space, trials=3, sampler="random",
+    res = tune(recipe_path, ["train.epochs=1"], space=space, trials=2, sampler="random",
                pruner="none", out=out, plots=False)  # fmt: skip
     states = [t["state"] for t in res.trials]
-    assert states.count("COMPLETE") == 3
+    assert states.count("COMPLETE") == 2
     first = res.trials[0]
     assert first["state"] == "FAIL" and "TrainingDiverged" in first["reason"]
     raised = [t for t in res.trials if t["params"]["data.batch_size"] == 0]
@@ -162,7 +162,8 @@ def test_trial_of_a_dead_worker_is_retried(study_files):
     """A worker that dies mid-trial (simulated: a running trial whose heartbeat stopped) gets
     its trial marked failed and retried with the same values; the count stays exact."""
     recipe, space, out = study_files
-    plan = _plan(recipe, None, space, 3, "random", "none", None, None, 1, out, 0, 1)
+    plan = _plan(recipe, ["train.epochs=1"], space, 2, "random", "none", None, None, 1, out,
+                 0, 1)  # fmt: skip
     out.mkdir(parents=True)
     study = _open_study(plan, create=True)
     trial = study.ask()
@@ -170,10 +171,10 @@ def test_trial_of_a_dead_worker_is_retried(study_files):
     trial.suggest_int("model.hidden.0", 8, 32, step=8)
     study._storage.record_heartbeat(trial._trial_id)
     time.sleep(3.5)  # three heartbeats of 1 s missed: stale
-    res = tune(recipe, space=space, trials=3, sampler="random", pruner="none", out=out,
-               heartbeat=1, plots=False)  # fmt: skip
+    res = tune(recipe, ["train.epochs=1"], space=space, trials=2, sampler="random",
+               pruner="none", out=out, heartbeat=1, plots=False)  # fmt: skip
     states = [t["state"] for t in res.trials]
-    assert states[0] == "FAIL" and states.count("COMPLETE") == 3 and "RUNNING" not in states
+    assert states[0] == "FAIL" and states.count("COMPLETE") == 2 and "RUNNING" not in states
     retry = [t for t in res.trials if t["retry_of"] == 0]
     assert len(retry) == 1 and retry[0]["params"] == res.trials[0]["params"]
 
