@@ -270,3 +270,13 @@ def test_folded_evaluation_matches_for_variants(norm: str) -> None:
     m.eval()
     x = torch.randn(4, 1, 28, 28)
     torch.testing.assert_close(fold_batchnorm(m)(x), m(x), atol=1e-4, rtol=1e-4)
+
+
+def test_resnet_small_norm_variants_and_position() -> None:
+    default = create_model("resnet_small")
+    assert [type(m) for m in default.features[0]] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    after = create_model("resnet_small", norm="mean_only", norm_position="after_act")
+    first = after.features[0]
+    assert [type(m) for m in first] == [nn.Conv2d, nn.ReLU, LiteBatchNorm]
+    assert first[0].bias is not None  # no norm right after the conv: it keeps its bias
+    assert after(torch.randn(2, 1, 28, 28)).shape == (2, 10)

@@ -19,27 +19,33 @@ from torch import nn
 
 from trainlab.models.layers import make_act, make_norm2d
 from trainlab.models.layers.checkpointing import checkpointable, run_blocks
+from trainlab.models.layers.norm import check_position
 from trainlab.models.registry import register_model
 
 __all__ = ["ResNetSmall", "resnet_small"]
 
 
-def conv_bn_act(c_in: int, c_out: int, norm: str, act: str) -> nn.Sequential:
-    # Bias dropped: the following normalisation has its own shift.
+def conv_bn_act(
+    c_in: int, c_out: int, norm: str, act: str, position: str = "before_act"
+) -> nn.Sequential:
+    """conv3×3 → norm → act (``position="after_act"``: conv → act → norm)."""
+    # Bias dropped when a normalisation follows directly: it has its own shift.
+    after = position == "after_act"
+    layers = [make_norm2d(norm, c_out), make_act(act)]
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=norm == "none"),
-        make_norm2d(norm, c_out),
-        make_act(act),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=norm == "none" or after),
+        *(reversed(layers) if after else layers),
     )
 
 
 class ResidualBlock(nn.Module):
     """x + f(x) with f = two conv-BN-act layers at constant width."""
 
-    def __init__(self, channels: int, norm: str, act: str) -> None:
+    def __init__(self, channels: int, norm: str, act: str, position: str = "before_act") -> None:
         super().__init__()
         self.body = nn.Sequential(
-            conv_bn_act(channels, channels, norm, act), conv_bn_act(channels, channels, norm, act)
+            conv_bn_act(channels, channels, norm, act, position),
+            conv_bn_act(channels, channels, norm, act, position),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,16 +63,19 @@ class ResNetSmall(nn.Module):
         norm: str,
         act: str,
         dropout: float,
+        norm_position: str = "before_act",
     ) -> None:
         super().__init__()
         if len(blocks) != len(widths) - 1:
             raise ValueError(
                 f"blocks needs {len(widths) - 1} entries (one per stage after the stem)"
             )
-        layers: list[nn.Module] = [conv_bn_act(in_channels, widths[0], norm, act)]
+        check_position(norm_position)
+        pos = norm_position
+        layers: list[nn.Module] = [conv_bn_act(in_channels, widths[0], norm, act, pos)]
         for c_in, c_out, k in zip(widths[:-1], widths[1:], blocks):
-            layers += [nn.MaxPool2d(2), conv_bn_act(c_in, c_out, norm, act)]
-            layers += [ResidualBlock(c_out, norm, act) for _ in range(k)]
+            layers += [nn.MaxPool2d(2), conv_bn_act(c_in, c_out, norm, act, pos)]
+            layers += [ResidualBlock(c_out, norm, act, pos) for _ in range(k)]
         self.features = nn.Sequential(*layers)
         self.grad_checkpointing = False  # recompute residual blocks' activations in backward
         self.head = nn.Sequential(
@@ -92,6 +101,13 @@ def resnet_small(
     norm: str = "batch",
     act: str = "relu",
     dropout: float = 0.0,
+    norm_position: str = "before_act",
 ) -> nn.Module:
-    """Small residual CNN for 28×28 images (default model of ``recipes/fashion_mnist.yaml``)."""
-    return ResNetSmall(num_classes, in_channels, list(widths), list(blocks), norm, act, dropout)
+    """Small residual CNN for 28×28 images (default model of ``recipes/fashion_mnist.yaml``).
+
+    ``norm``: any of ``trainlab.models.layers.NORMS`` (``batch``, ``mean_only``, ``var_only``,
+    ``frozen_affine``, ``group``, …); ``norm_position``: ``before_act`` or ``after_act``.
+    """
+    return ResNetSmall(
+        num_classes, in_channels, list(widths), list(blocks), norm, act, dropout, norm_position
+    )
