@@ -107,8 +107,13 @@ def main() -> None:
                   f"{r['tpe_epochs']} epochs, {r['tpe_trials']} trials ({r['tpe_pruned']} pruned; "
                   f"its best {r['tpe_best']:.4f}; {r['tpe_s']:.0f} s) | ratio {r['ratio']:.3f}",
                   flush=True)  # fmt: skip
+    from trainlab.studies.stats import format_summary, summarize
+
     ratios = [r["ratio"] for r in rows]
     print(f"ratios per seed: {', '.join(f'{x:.3f}' for x in ratios)}")
+    reached = [x for x in ratios if math.isfinite(x)]
+    print(f"seeds that reached it: {len(reached)} of {len(ratios)}; their ratios: "
+          f"{format_summary(summarize(reached)) if reached else '-'}")  # fmt: skip
     print(f"seeds: {' '.join(str(s) for s in args.seeds)}")
     print(f"bench tune_budget_to_random_best {statistics.median(ratios):.3f} ratio")
 
