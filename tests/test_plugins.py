@@ -385,3 +385,15 @@ def test_forecasting_takes_a_registered_loss_and_metrics() -> None:
     assert "MeanAbsolutePercentageError" in task.metrics(None).keys()
     with pytest.raises(ConfigError, match="'cross_entropy' is not a regression loss"):
         ForecastingTask("cross_entropy")
+
+
+def test_a_module_whose_package_fails_names_the_package_file(tmp_path, monkeypatch, capsys):
+    pkg = tmp_path / "half_installed_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("raise ImportError('libfoo.so not found')\n")
+    (pkg / "parts.py").write_text("x = 1\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["list", "--import", "half_installed_pkg.parts"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"trainlab: error: --import half_installed_pkg.parts: {pkg}/__init__.py:1: "
+                   "ImportError: libfoo.so not found")  # fmt: skip

@@ -184,9 +184,15 @@ def _import_module(name: str, label: str) -> ModuleType:
     """Import module ``name``; the current folder is searched too, as ``python -m`` does."""
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())
+    prefix = label if label != name else f"--import {name}"
     try:
-        found = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
+        found = importlib.util.find_spec(name)  # imports the parent packages of a.b.c
+    except ValueError:  # an empty or relative name
+        found = None
+    except Exception as e:  # a parent package that is missing or fails to import
+        missing = isinstance(e, ModuleNotFoundError) and f"{name}.".startswith(f"{e.name}.")
+        if not missing:
+            raise PluginError(f"{prefix}: {_where(e, Path(name))}{_message(e)}") from e
         found = None
     if found is None:
         raise PluginError(f"--import {name}: no file or module named '{name}'" if label == name
@@ -194,8 +200,7 @@ def _import_module(name: str, label: str) -> ModuleType:
     origin = Path(found.origin) if found.origin else Path(name)
     where = origin.parent if origin.name == "__init__.py" else origin
     result: list[ModuleType] = []
-    _run(label if label != name else f"--import {name}", where,
-         lambda: result.append(importlib.import_module(name)))  # fmt: skip
+    _run(prefix, where, lambda: result.append(importlib.import_module(name)))
     return result[0]
 
 
