@@ -211,6 +211,7 @@ def test_debug_flag_shows_the_traceback(ws, monkeypatch) -> None:
         main(["train", "syn.yaml", "train.monitor=val/accuracy", "--debug", "--runs-root", "runs"])
 
 
+@pytest.mark.slow  # a process start-up with torch: ~4 s idle, 15 s on a busy 2-core machine
 def test_real_process_stderr_is_one_line(ws) -> None:
     """Through the installed console script: what a user's terminal shows."""
     exe = str(Path(sys.executable).with_name("trainlab"))
