@@ -361,8 +361,6 @@ def run_trial(plan: _Plan, trial: Any, state: dict[str, Any]) -> float:
     """The objective: one ordinary run with the trial's values; see the module docstring."""
     import optuna
 
-    from trainlab.run import train_run
-
     if _surplus(plan, trial):
         trial.set_user_attr("fail_reason", f"surplus: the study already has {plan.trials} trials")
         raise _Surplus(f"the study already has {plan.trials} trials")
@@ -372,13 +370,33 @@ def run_trial(plan: _Plan, trial: Any, state: dict[str, Any]) -> float:
     trial.set_user_attr("run_dir", str(rdir))
     trial.set_user_attr("overrides", as_overrides(params))
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-    items = as_overrides(params) + ([f"train.threads={plan.threads}"] if plan.threads else [])
     reporter = TrialReporter(trial, plan.monitor)
+    summary = _train(plan, trial, params, rdir, resume, reporter, state)
+    trial.set_user_attr("epochs", summary["epochs"])
+    if reporter.pruned_at is not None:
+        trial.set_user_attr("pruned_at_epoch", reporter.pruned_at)
+        raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
+    value = summary["best"]["value"]
+    if value is None or not math.isfinite(value):
+        reason = f"no finite {plan.monitor} (does the data have a validation split?)"
+        trial.set_user_attr("fail_reason", reason)
+        raise ConfigError(reason)
+    return float(value)
+
+
+def _train(
+    plan: _Plan, trial: Any, params: dict[str, Any], rdir: Path, resume: Path | None,
+    reporter: TrialReporter, state: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """``train_run`` for one trial (or its continuation); a failure's reason is recorded."""
+    from trainlab.run import train_run
+
+    items = as_overrides(params) + ([f"train.threads={plan.threads}"] if plan.threads else [])
     t0 = time.perf_counter()
     try:
         cfg = parse_config(apply_overrides(plan.base, items))
         with _trial_output(plan.out / "logs" / f"{trial.number}.log") as console:
-            summary = train_run(
+            return train_run(
                 cfg, run_dir=None if resume else rdir, resume=resume, progress=False,
                 console=console, extra_callbacks=[reporter],
             )  # fmt: skip
@@ -393,16 +411,6 @@ def run_trial(plan: _Plan, trial: Any, state: dict[str, Any]) -> float:
         raise
     finally:
         trial.set_user_attr("wall_s", round(time.perf_counter() - t0, 2))
-    trial.set_user_attr("epochs", summary["epochs"])
-    if reporter.pruned_at is not None:
-        trial.set_user_attr("pruned_at_epoch", reporter.pruned_at)
-        raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
-    value = summary["best"]["value"]
-    if value is None or not math.isfinite(value):
-        reason = f"no finite {plan.monitor} (does the data have a validation split?)"
-        trial.set_user_attr("fail_reason", reason)
-        raise ConfigError(reason)
-    return float(value)
 
 
 class _Surplus(Exception):
