@@ -24,6 +24,9 @@ __all__ = ["OverfitResult", "overfit_batch", "check_overfit", "check_lr", "recip
 DIVERGE_MARGIN = 3.0
 # A recipe LR this many times below the range test's suggestion is too low.
 TOO_LOW = 30.0
+# One batch not memorised, but its loss fell this much: slow, not broken (the classic sigmoid
+# LeNet of the shipped recipes: 82 % in 200 steps).
+SLOW_FIT = 0.5
 # A range test (of at least NO_FALL_STEPS steps) whose smoothed loss never falls below
 # (1 - NO_FALL) × its start found no LR that makes progress. Measured: shuffled digits labels
 # 0.5 %; healthy recipes slow to start (text_classification 3.4 %, resnet18 4 % in a
@@ -132,6 +135,13 @@ def check_overfit(cfg: Config, r: OverfitResult, n: int) -> list[Finding]:
     if r.fitted:
         return []
     drop = 1 - r.best_loss / r.first_loss if r.first_loss else 0.0
+    if drop >= SLOW_FIT:
+        return [Finding(
+            "optim.overfit_batch", "slow_fit", "info", 0.3,
+            f"one batch of {n} was not memorised in {r.steps} steps, though its loss fell "
+            f"{drop:.0%} ({r.first_loss:.3g} → {r.best_loss:.3g})", {**ev, "drop": drop},
+            "the model learns, slowly: saturating activations, a small LR or little capacity",
+        )]  # fmt: skip
     if drop > 0.3:
         return [Finding(
             "optim.overfit_batch", "underfitting", "warning", 0.45,
