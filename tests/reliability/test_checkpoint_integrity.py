@@ -124,23 +124,30 @@ def test_checkpoint_without_checksums_still_loads(finished) -> None:
     assert load_checkpoint(ckpt)["position"] == payload["position"]
 
 
-def test_save_failure_keeps_previous_and_removes_partial(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("code", ["ENOSPC", "EIO", "EROFS", "EDQUOT"])
+def test_save_failure_keeps_previous_and_removes_partial(tmp_path, monkeypatch, code) -> None:
     import errno
+    import os
 
     import trainlab.train.checkpoint as ck
     from trainlab.errors import StorageError
 
     model = torch.nn.Linear(3, 2)
+    with pytest.raises(StorageError, match="no checkpoint was saved yet"):
+        with monkeypatch.context() as m:
+            m.setattr(ck, "_fsync_dir", lambda p: (_ for _ in ()).throw(OSError(errno.EROFS, "x")))
+            save_checkpoint(tmp_path, "step-00000000", model, {"position": {"step": 0}})
     save_checkpoint(tmp_path, "step-00000001", model, {"position": {"step": 1}})
     real = ck._write_bytes
+    num = getattr(errno, code)
 
-    def full_disk(path: Path, data: bytes) -> dict:
+    def failing(path: Path, data: bytes) -> dict:
         if path.name == "state.pt":
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            raise OSError(num, os.strerror(num), str(path))
         return real(path, data)
 
-    monkeypatch.setattr(ck, "_write_bytes", full_disk)
-    with pytest.raises(StorageError, match="No space left on device; checkpoint step-00000001 is"):
+    monkeypatch.setattr(ck, "_write_bytes", failing)
+    with pytest.raises(StorageError, match=f"{os.strerror(num)}; checkpoint step-00000001 is"):
         save_checkpoint(tmp_path, "step-00000002", model, {"position": {"step": 2}})
     assert not list(tmp_path.glob(".tmp-*")) and not (tmp_path / "step-00000002").exists()
     assert (tmp_path / "latest").read_text().strip() == "step-00000001"

@@ -181,8 +181,12 @@ def save_checkpoint(
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)  # give back the space the partial copy took
         prev = latest_checkpoint(ckpt_dir) if ckpt_dir.is_dir() else None
-        kept = f"checkpoint {prev.name} is intact" if prev is not None else "no checkpoint yet"
-        kept += f" (free space, then: trainlab train --resume {ckpt_dir.parent})"
+        kept = (
+            f"checkpoint {prev.name} is intact (free space, then: trainlab train --resume "
+            f"{ckpt_dir.parent})"
+            if prev is not None
+            else "no checkpoint was saved yet: start the run again once it can write there"
+        )
         raise storage_error(e, ckpt_dir / tag, kept) from None
     return final
 
