@@ -18,6 +18,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         args.top_k,
         which=args.checkpoint,
         seed=args.seed,
+        beam_size=args.beam,
+        length_penalty=args.length_penalty,
     )
     print(text)
     return 0
@@ -39,6 +41,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="< 1 sharper, > 1 more random (default 1.0)")  # fmt: skip
     s.add_argument("--top-k", type=int, default=None, metavar="K",
                    help="sample among the K likeliest tokens only")  # fmt: skip
+    s.add_argument("--beam", type=int, default=None, metavar="K",
+                   help="the likeliest continuation by beam search of width K (1: greedy) "
+                   "instead of sampling; 0 samples (default: the run's task.decode)")  # fmt: skip
+    s.add_argument("--length-penalty", type=float, default=None, metavar="A",
+                   help="GNMT length penalty α of the beam (default: the run's, or 0)")  # fmt: skip
     s.add_argument("--checkpoint", default="best", choices=["best", "latest"])
     s.add_argument("--seed", type=int, default=None, help="sampling seed (default: the run's)")
     s.set_defaults(func=cmd_sample)

@@ -4,12 +4,14 @@ Batches are ``(x (N, T), y (N, T))`` token blocks from ``text_lm``, ``y`` being 
 one token; the model (``transformer_lm``) returns logits (N, T, V) where position t has seen
 tokens ≤ t only. Perplexity = exp(mean cross-entropy per token): the number of equally likely
 tokens the model is, on average, choosing between. ``trainlab sample RUN`` generates text from
-a trained run (:func:`trainlab.tasks.sampling.sample_text`).
+a trained run (:func:`trainlab.tasks.sampling.sample_text`): by sampling, or, with the task's
+``decode: beam`` (or ``--beam K``), the likeliest continuation found by beam search
+(:mod:`trainlab.tasks.beam`; ``beam_size: 1`` is greedy decoding).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +19,7 @@ from torch import nn
 
 from trainlab.errors import ConfigError
 from trainlab.tasks.base import StepOutput, register_task
+from trainlab.tasks.beam import check_beam_options
 from trainlab.tasks.common import bare_model
 
 if TYPE_CHECKING:
@@ -38,10 +41,20 @@ class LanguageModelTask:
     torch.Size([])
     """
 
-    def __init__(self, ignore_index: int | None = None, label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+        decode: str = "sample",
+        beam_size: int = 4,
+        length_penalty: float = 0.0,
+    ) -> None:
         # -100 is cross_entropy's "ignore nothing real" default: text_lm blocks have no padding.
         self.ignore_index = -100 if ignore_index is None else ignore_index
         self.label_smoothing = label_smoothing
+        if decode != "sample":  # how `trainlab sample` generates: sampling, or a beam search
+            check_beam_options(decode, beam_size, length_penalty, "task")
+        self.decode, self.beam_size, self.length_penalty = decode, beam_size, length_penalty
         self.vocab: int | None = None  # the data's vocabulary size, known once metrics are built
 
     def _logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -83,8 +96,15 @@ class LanguageModelTask:
 
 @register_task("language_model")
 def language_model(
-    *, ignore_index: int | None = None, label_smoothing: float = 0.0
+    *,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    decode: Literal["sample", "greedy", "beam"] = "sample",
+    beam_size: int = 4,
+    length_penalty: float = 0.0,
 ) -> LanguageModelTask:
     """Next-token prediction over (N, T) blocks; ``val/ppl`` is the perplexity.
-    ``ignore_index``: a token id never scored as a target (e.g. padding), default none."""
-    return LanguageModelTask(ignore_index, label_smoothing)
+    ``ignore_index``: a token id never scored as a target (e.g. padding), default none.
+    ``decode``: how ``trainlab sample`` continues a prompt: ``sample`` (temperature, top-k),
+    ``greedy``, or ``beam`` (``beam_size`` hypotheses, GNMT ``length_penalty`` α)."""
+    return LanguageModelTask(ignore_index, label_smoothing, decode, beam_size, length_penalty)

@@ -74,6 +74,23 @@ def _load_run(run_dir: Path, which: str) -> Any:
     return exp
 
 
+def _beam_choice(
+    cfg: Any, beam_size: int | None, length_penalty: float | None
+) -> tuple[int | None, float]:
+    """The beam width (None: sample) and length penalty: the caller's (``beam_size=0``:
+    sample), else the run's task."""
+    opts = cfg.task.options() if cfg.task.name == "language_model" else {}
+    decode = opts.get("decode", "sample")
+    if beam_size is None and decode in ("greedy", "beam"):
+        beam_size = 1 if decode == "greedy" else int(opts.get("beam_size", 4))
+    alpha = float(opts.get("length_penalty", 0.0)) if length_penalty is None else length_penalty
+    if beam_size is not None and beam_size < 0:
+        raise ConfigError(f"sample: --beam must be ≥ 0 (0: sample; got {beam_size})")
+    if alpha < 0:
+        raise ConfigError(f"sample: --length-penalty must be ≥ 0 (got {alpha})")
+    return (beam_size or None), alpha
+
+
 def sample_text(
     run_dir: str | Path,
     prompt: str = "",
@@ -83,20 +100,31 @@ def sample_text(
     *,
     which: str = "best",
     seed: int | None = None,
+    beam_size: int | None = None,
+    length_penalty: float | None = None,
 ) -> str:
     """Generate ``tokens`` tokens after ``prompt`` with a trained language-model run.
 
     Returns the prompt followed by the generated text. ``temperature`` < 1 sharpens the
     distribution (→ 0: greedy), ``top_k`` samples among the k likeliest tokens only; ``seed``
     fixes the sampling RNG (default: the run's own seed, so a command repeats its output).
+    ``beam_size`` (or the run's ``task.decode: beam``/``greedy``) replaces sampling by the
+    likeliest continuation a beam of that width finds (1: greedy; 0: sample all the same),
+    scored with the GNMT ``length_penalty``.
 
     >>> print(sample_text("runs/tiny_lm", "The ", tokens=40, top_k=5))  # doctest: +SKIP
     The model learns the next character ...
     """
     _check_options(tokens, temperature, top_k)
     exp = _load_run(Path(run_dir), which)
+    beam, alpha = _beam_choice(exp.cfg, beam_size, length_penalty)
     torch.manual_seed(exp.cfg.seed if seed is None else seed)
     ids = encode_prompt(exp.data, prompt).to(exp.trainer.device)
     # fp32, not the run's autocast: sampling probabilities need the precision more than speed.
-    out = exp.model.generate(ids, tokens, temperature=temperature, top_k=top_k)
+    if beam is not None:
+        from trainlab.tasks.beam import lm_beam
+
+        out = lm_beam(exp.model, ids, tokens, beam, alpha)
+    else:
+        out = exp.model.generate(ids, tokens, temperature=temperature, top_k=top_k)
     return decode_tokens(exp.data, out[0].tolist())

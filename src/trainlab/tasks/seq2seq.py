@@ -6,15 +6,16 @@ is padding and id 1 is reserved as the start token. Models follow the ``seq2seq`
 shifted right behind BOS, and ``model.generate(src, bos_idx, max_len) -> (N, max_len)``.
 
 Training scores the next token given the *true* previous tokens (teacher forcing: every position
-trains in one forward pass). Evaluation decodes greedily from the model's own predictions, as at
-deployment; its metrics are token accuracy and whole-sequence exact match, both ignoring padded
-target positions. The evaluation loss stays teacher-forced cross-entropy, comparable with the
-training loss.
+trains in one forward pass). Evaluation decodes from the model's own predictions, as at
+deployment: greedily, or with ``decode: beam`` by beam search (``beam_size``, ``length_penalty``,
+optional ``eos_idx``; :mod:`trainlab.tasks.beam`). Its metrics are token accuracy, whole-sequence
+exact match and BLEU (torchmetrics), all ignoring padded target positions. The evaluation loss
+stays teacher-forced cross-entropy, comparable with the training loss.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,7 @@ from torch import nn
 
 from trainlab.errors import ConfigError
 from trainlab.tasks.base import StepOutput, register_task
+from trainlab.tasks.beam import check_beam_options, seq2seq_beam
 from trainlab.tasks.common import bare_model, shift_right, token_accuracy
 
 if TYPE_CHECKING:
@@ -44,10 +46,22 @@ class Seq2SeqTask:
     ['token_acc']
     """
 
-    def __init__(self, bos_idx: int = 1, pad_idx: int = 0, label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        bos_idx: int = 1,
+        pad_idx: int = 0,
+        label_smoothing: float = 0.0,
+        decode: Literal["greedy", "beam"] = "greedy",
+        beam_size: int = 4,
+        length_penalty: float = 0.0,
+        eos_idx: int | None = None,
+    ) -> None:
         if bos_idx == pad_idx:
             raise ConfigError("task.bos_idx: must differ from task.pad_idx")
+        check_beam_options(decode, beam_size, length_penalty, "task")
         self.bos_idx, self.pad_idx, self.label_smoothing = bos_idx, pad_idx, label_smoothing
+        self.decode, self.beam_size, self.length_penalty = decode, beam_size, length_penalty
+        self.eos_idx = eos_idx
         self.num_classes: int | None = None  # the data's vocabulary, known once metrics are built
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -86,7 +100,11 @@ class Seq2SeqTask:
                 f"task seq2seq: model {type(net).__name__} has no generate(src, bos_idx, max_len);"
                 " use seq2seq or transformer"
             )
-        pred = net.generate(src, self.bos_idx, y.shape[1])  # (N, T) greedy, BOS excluded
+        if self.decode == "beam":  # (N, T), BOS excluded; beam_size 1 is greedy
+            pred = seq2seq_beam(net, src, self.bos_idx, y.shape[1], self.beam_size,
+                                self.length_penalty, self.eos_idx, self.pad_idx)  # fmt: skip
+        else:
+            pred = net.generate(src, self.bos_idx, y.shape[1])  # (N, T) greedy, BOS excluded
         if self.num_classes is not None:
             # A model vocabulary larger than the data's may emit ids no metric has a bin for:
             # count them as wrong (the pad id never matches a real target token).
@@ -97,6 +115,8 @@ class Seq2SeqTask:
         from torchmetrics import MetricCollection
         from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 
+        from trainlab.tasks.bleu import TokenBLEU
+
         if not num_classes:
             raise ConfigError("task seq2seq: needs token data with a vocabulary (num_classes)")
         self.num_classes = num_classes
@@ -105,12 +125,28 @@ class Seq2SeqTask:
             {
                 "token_acc": MulticlassAccuracy(average="micro", **k),
                 "seq_acc": MulticlassExactMatch(**k),
+                "bleu": TokenBLEU(self.pad_idx, self.eos_idx),
             }
         )
 
 
 @register_task("seq2seq")
-def seq2seq(*, bos_idx: int = 1, pad_idx: int = 0, label_smoothing: float = 0.0) -> Seq2SeqTask:
-    """Encoder–decoder training with teacher forcing; greedy-decoded token and sequence accuracy
-    (``val/token_acc``, ``val/seq_acc``) in evaluation."""
-    return Seq2SeqTask(bos_idx, pad_idx, label_smoothing)
+def seq2seq(
+    *,
+    bos_idx: int = 1,
+    pad_idx: int = 0,
+    label_smoothing: float = 0.0,
+    decode: Literal["greedy", "beam"] = "greedy",
+    beam_size: int = 4,
+    length_penalty: float = 0.0,
+    eos_idx: int | None = None,
+) -> Seq2SeqTask:
+    """Encoder–decoder training with teacher forcing; decoded token accuracy, sequence accuracy
+    and BLEU (``val/token_acc``, ``val/seq_acc``, ``val/bleu``) in evaluation.
+
+    ``decode``: ``greedy`` or ``beam`` (``beam_size`` hypotheses, GNMT ``length_penalty`` α;
+    ``eos_idx`` ends a hypothesis, for data with an end token).
+    """
+    return Seq2SeqTask(
+        bos_idx, pad_idx, label_smoothing, decode, beam_size, length_penalty, eos_idx
+    )
