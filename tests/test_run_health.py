@@ -58,6 +58,18 @@ def test_loss_warnings_rules() -> None:
     # the same curve ending well above chance is a recovery, not a failure
     dead[-1]["val/acc"] = 0.6
     assert loss_warnings(dead, 10) == []
+    # measured: classic LeNet with var_only BN at lr 0.9 — 7.49, 7.71, at chance
+    worse = [{"epoch": 1, "train/loss_epoch": 7.494, "val/acc": 0.1},
+             {"epoch": 2, "train/loss_epoch": 7.7135, "val/acc": 0.1}]  # fmt: skip
+    assert (
+        "with a training loss of 7.713, above a uniform guess's (2.30)"
+        in (loss_warnings(worse, 10)[0])
+    )
+    # measured: the classic LeNet under the modern recipe — a constant guess all along
+    flat = [{"epoch": e, "train/loss_epoch": 2.304, "val/acc": 0.1} for e in (1, 2, 3)]
+    assert "did not learn" in loss_warnings(flat, 10)[0]
+    assert loss_warnings([{"epoch": 1, "train/loss_epoch": 2.304, "val/acc": 0.13}], 10)
+    assert loss_warnings([{"epoch": 1, "train/loss_epoch": 2.304, "val/acc": 0.16}], 10) == []
 
 
 def test_peak_memory_on_cpu_has_no_cuda_figures() -> None:

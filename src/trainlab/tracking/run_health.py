@@ -44,7 +44,8 @@ def _finite(v: Any) -> float | None:
 
 
 def loss_warnings(history: list[dict[str, Any]], num_classes: int | None) -> list[str]:
-    """Warnings about a training loss that exploded, from the per-epoch ``history``.
+    """Warnings about a training loss that exploded, or a model that ended at chance accuracy
+    (val/acc ≤ 1.5 / K), from the per-epoch ``history``; at most one.
 
     >>> loss_warnings([{"epoch": 1, "train/loss_epoch": 2.1}, {"epoch": 2,
     ...                "train/loss_epoch": 359816.0, "val/acc": 0.1}], 10)[0][:38]
@@ -76,7 +77,20 @@ def loss_warnings(history: list[dict[str, Any]], num_classes: int | None) -> lis
     if at_chance and peak > limit:  # blew up, then settled on a constant guess: a dead network
         return [f"training loss exploded to {_num(peak)} in epoch {peak_epoch} and the model "
                 f"ended at chance accuracy{tail}{advice}"]  # fmt: skip
+    if at_chance and chance:
+        return [_chance_warning(last, acc or 0.0, chance, advice)]
     return []
+
+
+def _chance_warning(last: float, acc: float, chance: float, advice: str) -> str:
+    """The model ended at chance accuracy: worse than a uniform guess's loss, or no better."""
+    uniform = -math.log(chance)
+    if last > 1.5 * uniform:
+        return (f"the model ended at chance accuracy (val/acc {acc:.4f}) with a training loss "
+                f"of {_num(last)}, above a uniform guess's ({uniform:.2f}){advice}")  # fmt: skip
+    return (f"the model ended at chance accuracy (val/acc {acc:.4f}, chance {chance:.4f}): it "
+            "did not learn; check the learning rate and the initialisation (sigmoid and tanh "
+            "nets: model.init=xavier_uniform); trainlab doctor RUN_DIR")  # fmt: skip
 
 
 def _num(v: float) -> str:
