@@ -23,7 +23,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         raise TrainlabError(f"doctor: {target}: neither a recipe file nor a run directory")
     options: dict[str, Any] = {}
     if not is_run_dir(target):
-        options = {"skip": tuple(args.skip), "lr_steps": args.lr_steps}
+        options = {"skip": tuple(args.skip), "lr_steps": args.lr_steps, "budget_s": args.budget}
     diag = doctor(target, args.overrides, **options)
     console = Console(stderr=args.json)
     print_diagnosis(diag, console, verbose=args.verbose)
@@ -69,4 +69,7 @@ def add_parsers(sub: Any) -> None:
                    help="leave out a pre-flight check (repeatable)")  # fmt: skip
     d.add_argument("--lr-steps", type=int, default=60, metavar="N",
                    help="steps of the LR range test (pre-flight)")  # fmt: skip
+    d.add_argument("--budget", type=float, default=20.0, metavar="SECONDS",
+                   help="time for the LR range test (overfitting one batch gets half): a slow "
+                   "model gets fewer range-test steps, or none below 20")  # fmt: skip
     d.set_defaults(func=cmd_doctor)
