@@ -50,6 +50,13 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any) -> None:
     """Add ``quantize``, ``prune``, ``ensemble`` and ``attack`` to ``trainlab``'s commands."""
+    _add_quantize(sub)
+    _add_prune(sub)
+    _add_ensemble(sub)
+    _add_attack(sub)
+
+
+def _add_quantize(sub: Any) -> None:
     q = sub.add_parser(
         "quantize",
         help="int8 model of a run (dynamic or static), with accuracy/size/speed vs float32",
@@ -68,6 +75,8 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--reps", type=int, default=50, metavar="N", help="timed calls at batch 1")
     q.set_defaults(func=cmd_quantize)
 
+
+def _add_prune(sub: Any) -> None:
     p = sub.add_parser(
         "prune",
         help="magnitude pruning (global unstructured, or channels removed), with fine-tuning",
@@ -92,6 +101,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--reps", type=int, default=30, metavar="N", help="timed calls at batch 1")
     p.set_defaults(func=cmd_prune)
 
+
+def _add_ensemble(sub: Any) -> None:
     e = sub.add_parser(
         "ensemble",
         help="test metrics of several runs combined (mean probabilities or majority vote)",
@@ -103,6 +114,8 @@ def add_parsers(sub: Any) -> None:
     e.add_argument("--out", metavar="DIR", help="default: exports/ensemble-<n>-<method>")
     e.set_defaults(func=cmd_ensemble)
 
+
+def _add_attack(sub: Any) -> None:
     a = sub.add_parser(
         "attack",
         help="accuracy under FGSM/PGD adversarial attacks, with sanity checks",

@@ -21,6 +21,7 @@ into a new folder (``prune.json``, ``prune.png``, ``step-i/pruned.safetensors``,
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,36 +165,17 @@ def prune_run(
     kind = "structured" if structured else "unstructured"
     odir = Path(out) if out is not None else Path("exports") / (
         f"{base.run_dir.name}-pruned-{kind}-{round(amount * 100)}")  # fmt: skip
-    if odir.exists() and any(odir.iterdir()):
-        raise PruneError(f"{odir}: already exists and is not empty (choose another --out)")
-    if odir.resolve().is_relative_to(base.run_dir.resolve()):
-        raise PruneError(f"{odir}: inside the source run directory, which is never modified")
+    _check_out(odir, base)
     xs, _ = sample_inputs(base, 256)
     original_params = _params(base.model)  # before the steps prune base.model in place
     rows = [_row("original", base, xs, reps)]
+    plan = _Plan(base, odir, structured, finetune_epochs, lr_factor, overrides or [], xs, reps)
     steps, current, done = [], base, 0.0
     for i in range(1, iterations + 1):
         target = amount * i / iterations
-        sdir = odir / f"step-{i}"
-        sdir.mkdir(parents=True, exist_ok=True)
-        if structured:  # a ratio of the channels still there, so that the total is `target`
-            prune_structured(current.model, xs[:1], 1 - (1 - target) / (1 - done))
-        else:
-            prune_unstructured(current.model, target)
-        done = target
-        weights = sdir / "pruned.safetensors"
-        save_weights(current.model, weights, structured)
-        rows.append(_row(f"pruned {target:.0%}", current, xs, reps, weights))
-        step: dict[str, Any] = {"target": target, "weights": str(weights),
-                                "params": _params(current.model),
-                                "sparsity": sparsity(current.model)}  # fmt: skip
-        if finetune_epochs:
-            current = _finetune(base, weights, sdir / "finetune", finetune_epochs, lr_factor,
-                                structured, overrides or [])  # fmt: skip
-            rows.append(_row(f"pruned {target:.0%} + {finetune_epochs} ep", current, xs, reps,
-                             weights))  # fmt: skip
-            step["finetune_run"] = str(current.run_dir)
+        current, step = _step(plan, i, target, done, current, rows)
         steps.append(step)
+        done = target
     report = {"kind": kind, "amount": amount, "iterations": iterations,
               "finetune_epochs": finetune_epochs, "steps": steps,
               "original_params": original_params, "threads": torch.get_num_threads(),
@@ -203,6 +185,51 @@ def prune_run(
     print_table(f"{base.run_dir.name}: {kind} pruning to {amount:.0%} (CPU, "
                 f"{torch.get_num_threads()} threads)", rows, console)  # fmt: skip
     return report
+
+
+@dataclass
+class _Plan:
+    """What every pruning step shares."""
+
+    base: LoadedRun
+    odir: Path
+    structured: bool
+    finetune_epochs: int
+    lr_factor: float
+    overrides: list[str]
+    xs: torch.Tensor
+    reps: int
+
+
+def _check_out(odir: Path, base: LoadedRun) -> None:
+    if odir.exists() and any(odir.iterdir()):
+        raise PruneError(f"{odir}: already exists and is not empty (choose another --out)")
+    if odir.resolve().is_relative_to(base.run_dir.resolve()):
+        raise PruneError(f"{odir}: inside the source run directory, which is never modified")
+
+
+def _step(plan: _Plan, i: int, target: float, done: float, current: LoadedRun, rows: list[Row]
+          ) -> tuple[LoadedRun, dict[str, Any]]:  # fmt: skip
+    """Prune ``current`` from ``done`` to ``target``, save, measure, fine-tune (appends rows)."""
+    sdir = plan.odir / f"step-{i}"
+    sdir.mkdir(parents=True, exist_ok=True)
+    if plan.structured:  # a ratio of the channels still there, so that the total is `target`
+        prune_structured(current.model, plan.xs[:1], 1 - (1 - target) / (1 - done))
+    else:
+        prune_unstructured(current.model, target)
+    weights = sdir / "pruned.safetensors"
+    save_weights(current.model, weights, plan.structured)
+    rows.append(_row(f"pruned {target:.0%}", current, plan.xs, plan.reps, weights))
+    step: dict[str, Any] = {"target": target, "weights": str(weights),
+                            "params": _params(current.model),
+                            "sparsity": sparsity(current.model)}  # fmt: skip
+    if plan.finetune_epochs:
+        current = _finetune(plan.base, weights, sdir / "finetune", plan.finetune_epochs,
+                            plan.lr_factor, plan.structured, plan.overrides)  # fmt: skip
+        rows.append(_row(f"pruned {target:.0%} + {plan.finetune_epochs} ep", current, plan.xs,
+                         plan.reps, weights))  # fmt: skip
+        step["finetune_run"] = str(current.run_dir)
+    return current, step
 
 
 def _params(model: nn.Module) -> int:
