@@ -40,7 +40,9 @@ def test_mobile_recipe_is_valid(stem: str) -> None:
 
 
 @needs_fmnist
-@pytest.mark.slow  # 3 real trainings: minutes each on 2 cores (depthwise convs are slow on CPU)
+# 3 real trainings, measured on a 2-core CPU shared with ~8 other jobs: 4-5 min each for the
+# MobileNets, 28 min for EfficientNet-B0 (depthwise convs and SE are slow per FLOP on a CPU).
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", list(MOBILE_RECIPES))
 def test_mobile_recipe_learns(stem: str, tmp_path: Path) -> None:
     summary = train_run(RECIPES / f"{stem}.yaml", SHORT, run_dir=tmp_path / stem, progress=False)
