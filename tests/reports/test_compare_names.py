@@ -68,3 +68,13 @@ def test_a_run_without_curves_is_named_under_the_plot(tmp_path: Path, capsys) ->
     assert "not in the plot: failed (no val/loss, val/acc recorded; did not finish)" in out
     assert "not in the plot: good" not in out
     assert "not in the curves: failed" in html.read_text()
+
+
+def test_a_runs_end_warnings_reach_its_report_and_comparisons(tmp_path: Path) -> None:
+    from trainlab.reports.rundata import load_run
+
+    p = write_run(tmp_path / "blown")
+    summary = json.loads((p / "summary.json").read_text())
+    summary["warnings"] = ["training loss exploded: 359,816 at the end of epoch 3"]
+    (p / "summary.json").write_text(json.dumps(summary))
+    assert "training loss exploded: 359,816 at the end of epoch 3" in load_run(p).warnings

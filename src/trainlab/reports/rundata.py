@@ -129,6 +129,8 @@ def load_run(path: str | Path) -> RunData:
         run.warnings.insert(0, "The run did not finish (no summary.json): showing what it logged.")
     elif run.summary.get("stop_reason"):
         run.warnings.append(f"Stopped early: {run.summary['stop_reason']}")
+    if run.summary is not None:  # the run's own end check: an exploded loss, chance accuracy
+        run.warnings.extend(str(w) for w in run.summary.get("warnings") or [])
     if any(_non_finite(r) for r in run.records):
         run.warnings.append("Some logged values are NaN or infinite (the run may have diverged).")
     return run
