@@ -31,7 +31,11 @@ def test_exploding_lr_warns_during_training(tmp_path: Path) -> None:
     from trainlab.errors import TrainlabError
     from trainlab.run import train_run
 
-    cfg = parse_config({**RECIPE, "optim": {"name": "sgd", "lr": 30.0, "momentum": 0.9}})
+    quick = {"epochs": 1, "max_steps": 8, "log_every": 2, "tensorboard": False, "threads": 1,
+             "checkpoint": False, "report": False, "eval_test": False}  # fmt: skip
+    cfg = parse_config(
+        {**RECIPE, "optim": {"name": "sgd", "lr": 30.0, "momentum": 0.9}, "train": quick}
+    )
     with pytest.warns(DoctorWarning, match="LR") as record:
         try:
             train_run(cfg, run_dir=tmp_path / "run", progress=False)
