@@ -126,3 +126,42 @@ def test_bad_csv_cell_names_line_and_column(table_run: Path, tmp_path: Path, cap
     assert main(["predict", str(table_run), str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:2, column 'b': 'oops' is not a number" in err
+
+
+FOLDER = """
+name: folder
+seed: 0
+data: {name: image_folder, root: ROOT, mode: RGB, transforms: {resize: 12, crop: 12},
+       num_workers: 0, batch_size: 8, val_fraction: 0.2, test_fraction: 0.2}
+model: {name: resnet_small, widths: [4, 8, 8], blocks: [1, 1]}
+optim: {name: sgd, lr: 0.05, momentum: 0.9}
+train: {epochs: 1, precision: fp32, threads: 1, tensorboard: false, report: false, norms: false}
+"""
+
+
+def test_image_folder_inputs_match_the_eval_transform(tmp_path: Path) -> None:
+    """A run on an image folder (resize 12, centre crop 12, RGB, statistics in 0..1): an image
+    of another size and mode becomes exactly the tensor the data module's eval pipeline makes."""
+    rng = np.random.default_rng(0)
+    for c, colour in enumerate(("red", "green", "blue")):
+        folder = tmp_path / "imgs" / colour
+        folder.mkdir(parents=True)
+        for i in range(10):
+            a = (rng.random((20, 16, 3)) * 60).astype(np.uint8)
+            a[..., c] += 150
+            Image.fromarray(a, "RGB").save(folder / f"{i}.png")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(FOLDER.replace("ROOT", str(tmp_path / "imgs")))
+    run = tmp_path / "run"
+    assert main(["train", str(recipe), "--run-dir", str(run), "--no-progress"]) == 0
+    odd = tmp_path / "odd.png"
+    Image.fromarray((rng.random((30, 50)) * 255).astype(np.uint8), "L").save(odd)
+    loaded = load_run(run)
+    assert loaded.spec["resize"] == 12 and loaded.spec["mode"] == "RGB"
+    assert loaded.spec["scale"] == 1.0
+    got = read_inputs(odd, loaded.spec)[0][1]
+    ds = loaded.exp.data._dataset("test")  # the eval transform (no augmentation)
+    want = ds.transform(Image.open(odd).convert("RGB")).numpy()
+    assert got.shape == (3, 12, 12)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert predict(run, [odd], k=3)[0].top[0][0] in {"red", "green", "blue"}
