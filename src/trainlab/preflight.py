@@ -138,8 +138,10 @@ def _size_hint(exp: Any, x: torch.Tensor) -> str:
                 f"model.in_features={features} (or leave it out: trainlab takes it from the "
                 "data)")  # fmt: skip
     if "transforms" in _data_params(exp) and x.dim() == 4:
-        return ("the images are {}×{}: set data.transforms.resize to the size the model "
-                "expects, or the model's input-size option").format(*x.shape[-2:])
+        return (
+            "the images are {}×{}: set data.transforms.resize to the size the model "
+            "expects, or the model's input-size option"
+        ).format(*x.shape[-2:])
     return f"model '{name}' expects another input size than {list(x.shape[1:])}"
 
 
@@ -304,8 +306,11 @@ def _check_monitors(exp: Any, keys: set[str], callbacks: list[Any]) -> None:
         raise ConfigError(
             f"{where}: '{key}' is not a metric this run logs{why}; logged: {', '.join(shown)}"
         )
-    if named and named[0][0] == "train.monitor" and t.monitor.endswith("loss") and (
-        t.monitor_mode == "max"
+    if (
+        named
+        and named[0][0] == "train.monitor"
+        and t.monitor.endswith("loss")
+        and (t.monitor_mode == "max")
     ):
         raise ConfigError(
             f"train.monitor: '{t.monitor}' is a loss but train.monitor_mode is max (the worst "
