@@ -144,3 +144,16 @@ def test_a_gan_generator_loss_that_rises_is_not_divergence(tmp_path: Path) -> No
     assert doctor(run).warnings == []
     run = healthy(tmp_path / "c", step_loss=rising)  # the same curve for a classifier
     assert _causes(run)[0] == "lr_too_high"
+
+
+def test_overfitting_on_a_five_sample_validation_is_only_a_note(tmp_path: Path) -> None:
+    n = 12
+    tl = [1.5 * 0.7**e for e in range(n)]
+    vl = [1.0, 0.7, 0.55, 0.5, 0.52, 0.56, 0.6, 0.66, 0.7, 0.75, 0.8, 0.85]
+    ta = [min(1.0, 0.6 + 0.06 * e) for e in range(n)]
+    run = healthy(tmp_path / "r", train_loss=tl, val_loss=vl, train_acc=ta, val_acc=[0.8] * n,
+                  confusion=[[3, 0], [1, 1]], config={"model": {"name": "mlp", "num_classes": 2}},
+                  test_acc=0.8, test_loss=0.8)  # fmt: skip
+    diag = doctor(run)
+    assert diag.warnings == []
+    assert [f.severity for f in diag.findings if f.cause == "overfitting"] == ["info"]

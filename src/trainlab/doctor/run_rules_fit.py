@@ -17,6 +17,7 @@ __all__ = ["RULES"]
 
 FLATTENING = 0.15  # training loss improved at most this much over the last third of the epochs
 LEAK_Z = 3.0  # validation better than test by this many standard errors
+MIN_VAL = 30  # fewer validation samples (leave-one-out folds): overfitting is only a note
 
 
 def overfitting(v: RunView) -> list[Finding]:
@@ -35,7 +36,9 @@ def overfitting(v: RunView) -> list[Finding]:
     loss_sign = rise >= OVERFIT_RISE and falling and i < len(val) - 1
     if not loss_sign and gap < 2 * GAP:
         return []
-    severity = "warning" if loss_sign and (gap >= GAP or not v.classify) else "info"
+    n_val = _val_size(v)
+    enough = n_val is None or n_val >= MIN_VAL  # a 1-sample validation loss is noise
+    severity = "warning" if loss_sign and enough and (gap >= GAP or not v.classify) else "info"
     return [Finding(
         "run.overfitting", "overfitting", severity, 0.8 if severity == "warning" else 0.4,
         f"validation loss rose {rise:.0%} above its minimum (epoch {ep[i]:g}) while the "
@@ -50,6 +53,12 @@ def overfitting(v: RunView) -> list[Finding]:
         "(data.augment.*), a smaller model, or stop at the best "
         "epoch (callbacks: early_stopping)",
     )]  # fmt: skip
+
+
+def _val_size(v: RunView) -> int | None:
+    cm = next((r.get("val/confusion") for r in reversed(v.run.records) if "val/confusion" in r),
+              None)  # fmt: skip
+    return int(sum(map(sum, cm))) if isinstance(cm, list) and cm else None
 
 
 def _gap_epoch(v: RunView) -> float | None:
