@@ -20,7 +20,10 @@ from trainlab.models import create_model, list_models, register_model
 from trainlab.optim import build_optimizer, build_scheduler
 from trainlab.plugins import import_plugin
 from trainlab.run import evaluate_run, train_run
+from trainlab.studies.batch_size import find_batch_size
 from trainlab.studies.cv import cross_validate
+from trainlab.studies.lr_find import lr_find
+from trainlab.studies.sweep import sweep
 from trainlab.studies.tune import tune
 from trainlab.tasks import register_task
 from trainlab.tasks.losses import register_loss
@@ -48,10 +51,12 @@ __all__ = [
     "cross_validate",
     "doctor",
     "evaluate_run",
+    "find_batch_size",
     "import_plugin",
     "list_models",
     "load_config",
     "load_model",
+    "lr_find",
     "parse_config",
     "register_callback",
     "register_data",
@@ -60,6 +65,7 @@ __all__ = [
     "register_model",
     "register_task",
     "seed_everything",
+    "sweep",
     "train_run",
     "tune",
 ]

@@ -26,12 +26,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainlab.cli.report",
     "trainlab.cli.sample",
     "trainlab.cli.doctor",
-    "trainlab.cli.cv",
     "trainlab.cli.plugins",
     "trainlab.cli.verify",
+    "trainlab.cli.studies",
+    "trainlab.cli.cv",
+    "trainlab.cli.tune",
     "trainlab.cli.deploy",
     "trainlab.cli.compress",
-    "trainlab.cli.tune",
 )
 
 
