@@ -142,8 +142,14 @@ def run_in(ws: Path, argv: list[str], capsys, monkeypatch) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+def runs_in(ws: Path) -> set[str]:
+    runs = ws / "runs"
+    return {p.name for p in runs.iterdir()} if runs.is_dir() else set()
+
+
 @pytest.mark.parametrize("argv,words", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
 def test_mistake_is_one_line_exit_2_and_nothing_trained(ws, argv, words, capsys, monkeypatch):
+    before = runs_in(ws)
     code, err = run_in(ws, argv, capsys, monkeypatch)
     assert code == 2, err
     assert "Traceback" not in err
@@ -151,7 +157,7 @@ def test_mistake_is_one_line_exit_2_and_nothing_trained(ws, argv, words, capsys,
     assert len(lines) == 1 and lines[0].startswith("trainlab: error: "), err
     for w in words:
         assert w in lines[0], (w, lines[0])
-    assert not (ws / "runs").exists()  # no run directory: nothing was trained or written
+    assert runs_in(ws) == before  # no new run directory: nothing was trained or written
     assert sorted(p.name for p in (ws / "full").iterdir()) == ["keep.txt"]
     assert not list((ws / "empty").iterdir())
 
@@ -220,3 +226,14 @@ def test_real_process_stderr_is_one_line(ws) -> None:
                           timeout=120)  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "model.in_channels=3" in proc.stderr
+
+
+def test_eval_with_an_override_the_model_cannot_take_is_one_line(ws, capsys, monkeypatch):
+    code, err = run_in(ws, ["train", "img.yaml", "--run-dir", "runs/img"], capsys, monkeypatch)
+    assert code == 0, err
+    code, err = run_in(ws, ["eval", "runs/img", "data.transforms.resize=32"], capsys, monkeypatch)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "model.image_size=32 or data.transforms.resize=28" in err
+    assert not (ws / "runs" / "img" / "eval_test.json").exists() or "resize" not in (
+        ws / "runs" / "img" / "eval_test.json"
+    ).read_text()

@@ -327,9 +327,10 @@ def _head(t: Any, device: torch.device) -> Any:
     return t
 
 
-def preflight(exp: Any, callbacks: list[Any] | None = None) -> None:
+def preflight(exp: Any, callbacks: list[Any] | None = None, monitors: bool = True) -> None:
     """Run one batch through ``exp``'s model, task loss and metrics, and check every monitored
-    metric name, before training; a mismatch raises a one-line :class:`ConfigError`.
+    metric name (unless ``monitors`` is False), before training; a mismatch raises a one-line
+    :class:`ConfigError`.
 
     >>> preflight(build_experiment(cfg), callbacks=build_callbacks(cfg))  # doctest: +SKIP
     """
@@ -342,4 +343,5 @@ def preflight(exp: Any, callbacks: list[Any] | None = None) -> None:
         out = _forward(exp, (x, y))
         _check_outputs(exp, out, y)
         metrics = _check_metrics(exp, out)
-    _check_monitors(exp, logged_keys(exp, metrics, out), list(callbacks or []))
+    if monitors:  # (not for evaluating a finished run: its monitors no longer matter)
+        _check_monitors(exp, logged_keys(exp, metrics, out), list(callbacks or []))

@@ -392,10 +392,12 @@ def evaluate_run(
     ckpt = resolve_checkpoint(rdir, which)
     use_run_plugins(rdir)
     cfg = load_config(rdir / "config.yaml", overrides)
-    exp = build_experiment(cfg)
+    with building(cfg):
+        exp = build_experiment(cfg)
     if exp.data.sizes.get(split, 0) == 0:
         raise CheckpointError(f"{rdir}: the data has no '{split}' split")
     load_checkpoint(ckpt, exp.model, prefer_ema=True)
+    preflight(exp, monitors=False)  # an override that no longer fits the model: one line
     result = _evaluate_split(exp, split, rdir)
     if overrides:
         result["overrides"] = list(overrides)
