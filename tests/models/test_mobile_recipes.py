@@ -22,6 +22,7 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 MOBILE_RECIPES = {
     "mobilenet_v2_fashion_mnist": "mobilenet_v2",
     "mobilenet_v3_small_fashion_mnist": "mobilenet_v3_small",
+    "mobilenet_v3_large_fashion_mnist": "mobilenet_v3_large",
     "efficientnet_b0_fashion_mnist": "efficientnet_b0",
 }
 
@@ -40,7 +41,7 @@ def test_mobile_recipe_is_valid(stem: str) -> None:
 
 
 @needs_fmnist
-# 3 real trainings, measured on a 2-core CPU shared with ~8 other jobs: 4-5 min each for the
+# 4 real trainings, measured on a 2-core CPU shared with ~8 other jobs: 2-5 min each for the
 # MobileNets, 28 min for EfficientNet-B0 (depthwise convs and SE are slow per FLOP on a CPU).
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", list(MOBILE_RECIPES))
