@@ -98,3 +98,10 @@ def test_dead_relu_layer_and_wrong_output_shape_from_one_probe() -> None:
     assert causes["dead_relu"] == "warning"
     wrong = {f.cause for f in check_model(p, num_classes=5, classify=True)}
     assert "bad_output_shape" in wrong
+
+
+def test_a_correct_custom_backward_passes_the_gradient_check() -> None:
+    diag = doctor(CASES / "wrong_backward.yaml", ["model.wrong_backward=false"], skip=QUICK)
+    assert diag.warnings == []
+    passed = [f for f in diag.findings if f.cause == "gradcheck_passed"]
+    assert passed and passed[0].evidence["checked"] == 1

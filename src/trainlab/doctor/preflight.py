@@ -151,7 +151,12 @@ class _Runner:
 
     def _gradcheck(self, probe: model_checks.ForwardProbe) -> list[Finding]:
         found, checked = model_checks.gradcheck_modules(self.exp.model, probe)
-        self.timings["gradcheck_modules"] = float(checked)
+        if checked and not found:
+            found = [Finding(
+                "model.gradcheck", "gradcheck_passed", "info", 0.1,
+                f"numerical gradient check passed for {checked} non-stock module(s)",
+                {"checked": checked}, "their backward agrees with finite differences",
+            )]  # fmt: skip
         return found
 
     def _overfit(self, steps: int) -> list[Finding]:
