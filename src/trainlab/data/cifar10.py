@@ -284,16 +284,16 @@ class CIFAR10(TensorDataModule):
 @register_data("cifar10")
 def cifar10(
     *,
-    root: str | None = None,
+    root: str | None = None,  # the archive or its folder (default: the cache, or a download)
     batch_size: int = 256,
     eval_batch_size: int = 1000,
     val_fraction: float = 0.1,
     split_seed: int = 0,
     augment: Augment = Augment(),
-    subset: int | None = None,
-    test_subset: int | None = None,
-    download: bool = True,
-    md5: str | None = MD5,
+    subset: int | None = None,  # a stratified sample of that many training images
+    test_subset: int | None = None,  # the first N test images
+    download: bool = True,  # into the cache when missing (never under TRAINLAB_OFFLINE=1)
+    md5: str | None = MD5,  # the archive's expected MD5; null: an archive of your own
     seed: int = 0,
 ) -> CIFAR10:
     """CIFAR-10 (32×32 RGB, 10 classes) with a stratified, seeded validation split.

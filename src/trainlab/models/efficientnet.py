@@ -80,10 +80,10 @@ def _named(key: str) -> None:
         *,
         num_classes: int = 1000,
         in_channels: int = 3,
-        dropout: float = drop,
-        stochastic_depth: float = 0.2,
-        small_input: bool = False,
-        image_size: int = side,
+        dropout: float = drop,  # before the classifier
+        stochastic_depth: float = 0.2,  # the last block's drop-path rate (linear in depth)
+        small_input: bool = False,  # stride-1 stem for 28×28 / 32×32 images (16× downsampling)
+        image_size: int = side,  # the side of example inputs (analyze, tests)
     ) -> nn.Module:
         if not 0.0 <= stochastic_depth < 1.0:
             raise ConfigError(f"model.stochastic_depth must be in [0, 1), got {stochastic_depth}")

@@ -219,10 +219,10 @@ def mobilenet_v2(
     *,
     num_classes: int = 1000,
     in_channels: int = 3,
-    width_mult: float = 1.0,
-    dropout: float = 0.2,
-    small_input: bool = False,
-    image_size: int = 224,
+    width_mult: float = 1.0,  # every width × this, rounded to multiples of 8
+    dropout: float = 0.2,  # before the classifier
+    small_input: bool = False,  # stride-1 stem for 28×28 / 32×32 images (16× downsampling)
+    image_size: int = 224,  # the side of example inputs (analyze, tests)
 ) -> nn.Module:
     """MobileNetV2 (inverted residuals, linear bottlenecks); ``small_input=True`` for 28/32 px."""
     return MobileNet(
@@ -236,11 +236,11 @@ def _v3(size: Literal["large", "small"]) -> None:
         *,
         num_classes: int = 1000,
         in_channels: int = 3,
-        width_mult: float = 1.0,
-        dropout: float = 0.2,
-        bn_momentum: float = 0.01,
-        small_input: bool = False,
-        image_size: int = 224,
+        width_mult: float = 1.0,  # every width × this, rounded to multiples of 8
+        dropout: float = 0.2,  # in the head, before the classifier
+        bn_momentum: float = 0.01,  # TensorFlow's; 0.1 for runs of a few hundred steps
+        small_input: bool = False,  # stride-1 stem for 28×28 / 32×32 images (16× downsampling)
+        image_size: int = 224,  # the side of example inputs (analyze, tests)
     ) -> nn.Module:
         return MobileNet(
             mobilenet_v3_spec(size, width_mult, bn_momentum), num_classes=num_classes,

@@ -99,9 +99,9 @@ def language_model(
     *,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
-    decode: Literal["sample", "greedy", "beam"] = "sample",
-    beam_size: int = 4,
-    length_penalty: float = 0.0,
+    decode: Literal["sample", "greedy", "beam"] = "sample",  # how `trainlab sample` generates
+    beam_size: int = 4,  # hypotheses kept by decode: beam
+    length_penalty: float = 0.0,  # GNMT α of the beam: 0 favours short continuations
 ) -> LanguageModelTask:
     """Next-token prediction over (N, T) blocks; ``val/ppl`` is the perplexity.
     ``ignore_index``: a token id never scored as a target (e.g. padding), default none.
