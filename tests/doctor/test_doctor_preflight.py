@@ -105,3 +105,12 @@ def test_a_correct_custom_backward_passes_the_gradient_check() -> None:
     assert diag.warnings == []
     passed = [f for f in diag.findings if f.cause == "gradcheck_passed"]
     assert passed and passed[0].evidence["checked"] == 1
+
+
+def test_tiny_init_in_a_deep_relu_mlp_is_a_vanishing_signal() -> None:
+    deep = ["model.hidden=[64,64,64,64,64,64]", "model.init=normal", "train.threads=1"]
+    small = doctor(CASES / "threads.yaml", [*deep, "model.init_std=0.01"], skip=QUICK)
+    assert small.warnings[0].cause == "vanishing_signal"
+    assert small.warnings[0].evidence["ratio"] < 1e-4
+    fine = doctor(CASES / "threads.yaml", ["train.threads=1"], skip=QUICK)
+    assert not [f for f in fine.findings if f.rule == "model.signal"]

@@ -27,6 +27,9 @@ VANISH, EXPLODE = 1e-3, 1e3  # first/last layer ratio of relative gradient norms
 # warning from DEAD_SHARE.
 DEAD_NOTE, DEAD_SHARE = 0.5, 0.8
 MAX_GRADCHECKS = 24
+# Last/first weighted layer activation std: a note outside (LOW, HIGH), a warning outside
+# (LOW², HIGH²).
+SIGNAL_LOW, SIGNAL_HIGH = 1e-2, 1e2
 
 
 class DoctorInputError(TrainlabError):
@@ -145,8 +148,36 @@ def check_model(
         found += _output_and_loss(p, num_classes)
     if depth_rules:
         found += _gradients(p)
+        found += _signal(p)
     found += _dead(p)
     return found
+
+
+_WEIGHTED = ("Linear", "Conv1d", "Conv2d", "Conv3d", "LazyLinear")
+
+
+def _signal(p: ForwardProbe) -> list[Finding]:
+    """Activation std of the last weighted layer against the first (one forward pass): a
+    signal that shrinks or grows by decades through the depth."""
+    stds = [(n, s) for n, t, _, s in p.acts if t in _WEIGHTED and math.isfinite(s)]
+    if len(stds) < 3 or stds[0][1] <= 0:
+        return []
+    (first, s0), (last, s1) = stds[0], stds[-1]
+    ratio = s1 / s0
+    if SIGNAL_LOW < ratio < SIGNAL_HIGH:
+        return []
+    extreme = ratio < SIGNAL_LOW**2 or ratio > SIGNAL_HIGH**2
+    what = "shrinks" if ratio < 1 else "grows"
+    return [Finding(
+        "model.signal", "vanishing_signal" if ratio < 1 else "exploding_signal",
+        "warning" if extreme else "info", 0.6,
+        f"the activation std {what} from {s0:.3g} ('{first}') to {s1:.3g} ('{last}') through "
+        f"{len(stds)} layers", {"layers": {n: s for n, s in stds}, "ratio": ratio},
+        "an initialisation scale that does not preserve the variance for this depth and "
+        "activation (Xavier for tanh/sigmoid, Kaiming for ReLU)",
+        ["model.init=kaiming_normal"],
+        note="or normalisation layers (model.norm=batch)",
+    )]  # fmt: skip
 
 
 def _output_and_loss(p: ForwardProbe, k: int) -> list[Finding]:
