@@ -39,13 +39,19 @@ def create_model(
 
     ``init``/``init_std``: a weight initialisation (``trainlab.models.init``); ``init_from``:
     a run directory or weights file whose tensors are loaded by name and shape. With them, the
-    ``model:`` section of a run's ``config.yaml`` can be passed back as it is.
+    ``model:`` section of a run's ``config.yaml`` can be passed back as it is (the section's
+    other training-time settings, which the model has no option for, are left out).
 
     >>> m = create_model("lenet5", num_classes=10)
     >>> section = yaml.safe_load(open("runs/r/config.yaml"))["model"]  # doctest: +SKIP
     >>> m = create_model(**section)                                    # doctest: +SKIP
     """
+    from trainlab.config.schema import ModelSection
+    from trainlab.registry import keyword_options
+
     fn = MODELS.get(name, where="model.name")
+    own = set(ModelSection.model_fields) - set(keyword_options(fn))
+    kwargs = {k: v for k, v in kwargs.items() if k not in own}
     model = fn(**validate_options(fn, kwargs, where="model", entry=f"model '{name}'"))
     if init is not None and init != "default":
         from trainlab.models.init import init_weights
