@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import pickle
+import struct
 import tarfile
 from pathlib import Path
 
@@ -55,6 +56,44 @@ def write_cifar_archive(
         for name, payload in (extra or {}).items():
             _add(tar, name, payload)
     return path
+
+
+def py2_batch(data: np.ndarray, labels: list[int], label: bytes = b"training batch") -> bytes:
+    """A batch pickled the way the official archive's were (2009, Python 2's cPickle, protocol
+    2): keys and buffers are Python 2 ``str`` opcodes, which Python 3's pickle cannot write, so
+    the opcodes are written by hand; NumPy's array named as ``numpy.core.multiarray``."""
+
+    def s(b: bytes) -> bytes:  # SHORT_BINSTRING / BINSTRING
+        return b"U" + bytes([len(b)]) + b if len(b) < 256 else b"T" + struct.pack("<i", len(b)) + b
+
+    def i(v: int) -> bytes:  # BININT1 / BININT2
+        return b"K" + bytes([v]) if v < 256 else b"M" + struct.pack("<H", v)
+
+    n, d = data.shape
+    # dtype('u1', 0, 1) with its state, then _reconstruct(ndarray, (0,), 'b') + __setstate__
+    dtype = (b"cnumpy\ndtype\n" + s(b"u1") + i(0) + i(1) + b"\x87R" + b"(" + i(3)
+             + s(b"|") + b"NNN" + b"J\xff\xff\xff\xff" * 2 + i(0) + b"tb")  # fmt: skip
+    array = (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + i(0) + b"\x85"
+             + s(b"b") + b"\x87R" + b"(" + i(1) + i(n) + i(d) + b"\x86" + dtype + b"\x89"
+             + s(data.tobytes()) + b"tb")  # fmt: skip
+    labs = b"](" + b"".join(i(v) for v in labels) + b"e"
+    return (b"\x80\x02}(" + s(b"batch_label") + s(label) + s(b"data") + array
+            + s(b"labels") + labs + b"u.")  # fmt: skip
+
+
+def test_reads_python2_pickles_like_the_official_archive(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    path = tmp_path / "cifar-10-python.tar.gz"
+    arrays = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            data = rng.integers(0, 256, (20, 3072), dtype=np.uint8)
+            labels = (np.arange(20) % 10).tolist()
+            arrays[name] = data
+            _add(tar, f"{FOLDER}/{name}", py2_batch(data, labels))
+    m = _module(root=str(path), val_fraction=0.5)
+    assert torch.equal(m.splits["test"][0].flatten(1), torch.from_numpy(arrays["test_batch"]))
+    assert m.splits["test"][1].tolist() == list(range(10)) * 2
 
 
 def _md5(path: Path) -> str:
