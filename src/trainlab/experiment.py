@@ -154,6 +154,10 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
         from trainlab.compress.init_from import init_from
 
         init_report = init_from(model, cfg.model.init_from)
+    if cfg.model.qat:  # quantization-aware training: a fake-quantised int8 graph (PT2E)
+        from trainlab.compress.qat import prepare_qat
+
+        model = prepare_qat(model, tuple(data.input_shape), t.precision)
     if t.grad_checkpointing:
         set_grad_checkpointing(model, where="train.grad_checkpointing")
     trainer.prepare(model)

@@ -90,3 +90,36 @@ def test_bad_requests_are_one_line(digits_run: Path, tmp_path: Path, capsys) -> 
     assert "never modified" in capsys.readouterr().err
     with pytest.raises(QuantizeError, match="valid: dynamic, static"):
         quantize_run(digits_run, "int4", tmp_path / "x")
+
+
+@pytest.mark.slow  # torchao's QAT prepare/convert trace ~170 pattern graphs: 30-80 s here
+@pytest.mark.skipif(not HAVE_TORCHAO, reason="torchao not installable here (extra 'compress')")
+def test_qat_fine_tunes_as_an_ordinary_run_then_converts(digits_run: Path, tmp_path: Path) -> None:
+    import yaml
+
+    before = dir_digest(digits_run)
+    report = quantize_run(digits_run, "qat", tmp_path / "q", compile=False, reps=2,
+                          finetune_epochs=1)  # fmt: skip
+    qat_run = Path(report["qat_run"])
+    cfg = yaml.safe_load((qat_run / "config.yaml").read_text())
+    assert cfg["model"]["qat"] is True and cfg["train"]["precision"] == "fp32"
+    assert cfg["model"]["init_from"] == str(digits_run.resolve())
+    tuned = load_run(qat_run)  # reloads as any run: the fake-quantised graph + its weights
+    xs, _ = sample_inputs(tuned, 64)
+    with torch.no_grad():
+        fake = tuned.model(xs).argmax(-1).numpy()
+    real = load_artefact(report["artefact"]).run(xs.numpy()).argmax(-1)
+    assert (fake == real).mean() >= 0.95  # fake quantisation predicts the int8 model
+    assert len(report["quantized"]) == 8 and report["left_float"] == []
+    assert report["rows"][-1]["name"] == "int8 qat"
+    assert dir_digest(digits_run) == before
+
+
+def test_qat_needs_fp32(digits_run: Path, tmp_path: Path, capsys) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text((digits_run / "config.yaml").read_text())
+    assert main(["train", str(recipe), "model.qat=true", "train.precision=bf16",
+                 "--run-dir", str(tmp_path / "r"), "--no-progress"]) == 2  # fmt: skip
+    assert "model.qat: quantization-aware training needs train.precision: fp32" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()

@@ -1,4 +1,4 @@
-"""``trainlab quantize RUN --mode dynamic|static``: int8 models for the CPU, with a table of
+"""``trainlab quantize RUN --mode dynamic|static|qat``: int8 models for the CPU, with a table of
 accuracy, file size, latency and throughput against float32.
 
 - ``dynamic``: weights of ``nn.Linear``/``nn.LSTM``/``nn.GRU``/``nn.RNN`` stored as int8,
@@ -10,6 +10,9 @@ accuracy, file size, latency and throughput against float32.
   batch norm and inserts quantise/dequantise pairs. Speed comes from ``torch.compile``, whose
   inductor backend lowers those pairs to oneDNN int8 kernels; without compiling, the graph runs
   in float with simulated rounding (same accuracy, slower). Saved as a ``.pt2`` program.
+- ``qat``: quantization-aware fine-tuning (:mod:`trainlab.compress.qat`): an ordinary run of
+  the source recipe with ``model.qat: true`` started from the run's weights, then converted as
+  ``static`` is.
 
 Layers neither flow handles stay in float and are listed. The source run is only read; the
 artefact and ``quantize.json`` go to a new folder, and ``trainlab predict`` takes the artefact.
@@ -33,7 +36,7 @@ from trainlab.errors import TrainlabError
 
 __all__ = ["quantize_run", "QuantizeError", "MODES"]
 
-MODES = ("dynamic", "static")
+MODES = ("dynamic", "static", "qat")
 DYNAMIC_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.LSTM, nn.GRU, nn.RNN)
 
 
@@ -173,6 +176,9 @@ def quantize_run(
     calib_batches: int = 10,
     compile: bool = True,
     reps: int = 50,
+    finetune_epochs: int = 1,
+    lr_factor: float = 0.1,
+    overrides: list[str] | None = None,
     console: Any = None,
 ) -> dict[str, Any]:
     """Quantize a run's best model to int8, save it, and measure it against float32.
@@ -185,25 +191,33 @@ def quantize_run(
     -0.0012
     """
     if mode not in MODES:
-        raise QuantizeError(f"--mode {mode}: valid: {', '.join(MODES)} (qat: not yet available)")
+        raise QuantizeError(f"--mode {mode}: valid: {', '.join(MODES)}")
     run = load_run(run_dir)
     odir = Path(out) if out is not None else Path("exports") / f"{run.run_dir.name}-int8-{mode}"
     _check_out(odir, run)
+    extra: dict[str, Any] = {}
     if mode == "dynamic":
         q, quantized, left = _dynamic(run)
-    else:
+    elif mode == "static":
         q, quantized, left = _static(run, calib_batches)
+    else:  # quantization-aware fine-tuning: an ordinary run with model.qat, then converted
+        from trainlab.compress.qat import qat_finetune
+
+        q, quantized, left, qat_run = qat_finetune(run, odir, finetune_epochs, lr_factor,
+                                                   overrides or [])  # fmt: skip
+        extra["qat_run"] = str(qat_run)
     odir.mkdir(parents=True, exist_ok=True)
     suffix = ".ts.pt" if mode == "dynamic" else ".pt2"
     path = odir / f"model.int8{suffix}"
     meta = {**run.spec, "format": "torchscript" if mode == "dynamic" else "pt2",
-            "dynamic_batch": mode == "static", "quantized": f"int8 {mode}",
+            "dynamic_batch": mode != "dynamic", "quantized": f"int8 {mode}",
             "run_dir": str(run.run_dir)}  # fmt: skip
     _save(q, mode, run, path, meta)
     rows = _table(run, q, mode, path, compile, reps)
     report = {"mode": mode, "artefact": str(path), "quantized": quantized, "left_float": left,
               "calib_batches": calib_batches if mode == "static" else None,
-              "threads": torch.get_num_threads(), "rows": [r.as_dict() for r in rows]}  # fmt: skip
+              "threads": torch.get_num_threads(), "rows": [r.as_dict() for r in rows],
+              **extra}  # fmt: skip
     (odir / "quantize.json").write_text(json.dumps(report, indent=2))
     print_table(f"{run.run_dir.name}: int8 {mode} vs float32 (CPU, "
                 f"{torch.get_num_threads()} threads)", rows, console)  # fmt: skip
@@ -225,7 +239,7 @@ def _table(run: LoadedRun, q: nn.Module, mode: str, path: Path, compile: bool, r
     rows = [measure("float32", run.model, test, xs, fp32_bytes, "eager", reps)]
     speed_note = "eager"
     fast: nn.Module = q
-    if mode == "static" and compile:
+    if mode != "dynamic" and compile:
         rows.append(measure("float32 compiled", _compiled(run.model), None, xs, None,
                             "compiled", reps))  # fmt: skip
         fast, speed_note = _compiled(q), "compiled (oneDNN int8)"

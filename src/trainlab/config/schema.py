@@ -40,6 +40,9 @@ class ModelSection(RegistrySection):
     # Transfer learning: a run directory (its best weights), a .safetensors or a .pth state
     # dict; tensors load by name and shape, a head of another shape stays freshly initialised.
     init_from: str | None = None
+    # Quantization-aware training (trainlab quantize --mode qat): train the model as a graph
+    # with fake-quantised int8 weights and activations (needs train.precision: fp32).
+    qat: bool = False
 
 
 class OptimSection(RegistrySection):
