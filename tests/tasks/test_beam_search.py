@@ -92,6 +92,9 @@ def test_language_model_beam_one_is_greedy() -> None:
     assert torch.equal(lm_beam(lm, prompt, 15, beam_size=1), greedy)  # past the context, too
     wide = lm_beam(lm, prompt, 6, beam_size=4)
     assert wide.shape == (4, 9) and torch.equal(wide[:, :3], prompt)
+    # A model table larger than the data's vocabulary: ids ≥ vocab are never generated.
+    assert (greedy[:, 3:] >= 5).any()
+    assert (lm_beam(lm, prompt, 15, beam_size=3, vocab=5)[:, 3:] < 5).all()
 
 
 def _table_model(vocab: int, seed: int = 0):

@@ -130,14 +130,19 @@ def lm_beam(
     length_penalty: float = 0.0,
     eos_idx: int | None = None,
     pad_idx: int = 0,
+    vocab: int | None = None,
 ) -> torch.Tensor:
     """The likeliest continuation of ``prompt`` (N, T) under a causal LM ``model(tokens) ->
     (N, T, V)`` (its last ``model.context`` tokens, when it has a context limit);
-    returns (N, T + max_new_tokens). ``beam_size=1`` is greedy decoding."""
+    returns (N, T + max_new_tokens). ``beam_size=1`` is greedy decoding. ``vocab``: only ids
+    below it are generated (a model's table may be larger than the data's vocabulary)."""
     context = getattr(model, "context", None)
 
     def step(prefix: torch.Tensor) -> torch.Tensor:
         window = prefix if context is None else prefix[:, -context:]
-        return F.log_softmax(model(window)[:, -1].float(), dim=-1)
+        logits = model(window)[:, -1].float()
+        if vocab is not None and vocab < logits.shape[-1]:
+            logits[:, vocab:] = float("-inf")  # ids the data never had: never chosen
+        return F.log_softmax(logits, dim=-1)
 
     return beam_search(step, prompt, max_new_tokens, beam_size, length_penalty, eos_idx, pad_idx)

@@ -124,7 +124,7 @@ def sample_text(
     if beam is not None:
         from trainlab.tasks.beam import lm_beam
 
-        out = lm_beam(exp.model, ids, tokens, beam, alpha)
+        out = lm_beam(exp.model, ids, tokens, beam, alpha, vocab=len(exp.data.vocab))
     else:
         out = exp.model.generate(ids, tokens, temperature=temperature, top_k=top_k)
     return decode_tokens(exp.data, out[0].tolist())
