@@ -151,6 +151,7 @@ def test_grad_checkpointing_gives_the_same_gradients() -> None:
     ("name", "opts", "match"),
     [("mobilenet_v2", {"width_mult": 0.0}, "model.width_mult"),
      ("mobilenet_v3_large", {"width_mult": -1.0}, "model.width_mult"),
+     ("mobilenet_v3_small", {"bn_momentum": 0.0}, "model.bn_momentum"),
      ("efficientnet_b2", {"stochastic_depth": 1.5}, "model.stochastic_depth")],
 )  # fmt: skip
 def test_bad_options_are_config_errors(name: str, opts: dict, match: str) -> None:
