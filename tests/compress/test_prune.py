@@ -33,6 +33,7 @@ def test_unstructured_prune_and_finetune_keep_the_zeros(digits_run: Path, tmp_pa
     cfg = yaml.safe_load((Path(step["finetune_run"]) / "config.yaml").read_text())
     assert cfg["model"]["init_from"].endswith("step-1/pruned.safetensors")
     assert cfg["train"]["epochs"] == 1
+    assert {"name": "keep_zeros"} in cfg["callbacks"]  # in the recipe: a resume keeps it too
     init = json.loads((Path(step["finetune_run"]) / "init_from.json").read_text())
     assert init["new"] == [] and len(init["loaded"]) > 10
     assert (out / "prune.png").stat().st_size > 1000 and (out / "prune.json").is_file()

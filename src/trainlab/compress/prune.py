@@ -12,8 +12,9 @@
 With ``--iterations N`` the amount is reached in N equal steps; with ``--finetune-epochs E``
 each step is followed by an ordinary training run (``trainlab.run.train_run`` on the source
 run's recipe) that starts from the pruned weights through ``model.init_from``: unstructured
-zeros are kept at zero by a callback, and structured weights carry their new layer sizes in the
-safetensors metadata, from which ``init_from`` resizes the freshly built model. Everything goes
+zeros are kept at zero by the ``keep_zeros`` callback (added to the run's recipe), and
+structured weights carry their new layer sizes in the safetensors metadata, from which
+``init_from`` resizes the freshly built model. Everything goes
 into a new folder (``prune.json``, ``prune.png``, ``step-i/pruned.safetensors``,
 ``step-i/finetune/`` run directories); the source run is only read.
 """
@@ -28,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainlab.callbacks.keep_zeros import KeepZeros
 from trainlab.compress.measure import Row, measure, print_table
 from trainlab.deploy.source import LoadedRun, load_run, sample_inputs
 from trainlab.errors import TrainlabError
@@ -115,22 +117,6 @@ def save_weights(model: nn.Module, path: Path, structured: bool) -> None:
     meta = {STRUCTURE_KEY: json.dumps(structure(model))} if structured else None
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata=meta)
-
-
-class KeepZeros:
-    """Callback for fine-tuning an unstructured-pruned model: weights that start at zero stay
-    at zero (re-masked after every optimizer step), so the sparsity survives training."""
-
-    def __init__(self) -> None:
-        self.masks: list[tuple[torch.Tensor, torch.Tensor]] = []
-
-    def on_fit_start(self, state: Any) -> None:
-        self.masks = [(m.weight, m.weight != 0) for m, _ in _weights(state.model)]
-
-    def on_batch_end(self, state: Any) -> None:
-        with torch.no_grad():
-            for w, mask in self.masks:
-                w.mul_(mask)
 
 
 def _check(amount: float, iterations: int, finetune_epochs: int) -> None:
@@ -256,8 +242,11 @@ def _finetune(base: LoadedRun, weights: Path, rdir: Path, epochs: int, lr_factor
     cfg = load_config(base.run_dir / "config.yaml", [
         f"model.init_from={weights.resolve()}", f"train.epochs={epochs}", f"optim.lr={lr}",
         "train.report=false", *overrides])  # fmt: skip
-    callbacks = [] if structured else [KeepZeros()]
-    train_run(cfg, run_dir=rdir, progress=False, extra_callbacks=callbacks)
+    if not structured:  # zeros stay zeros; in the recipe, so that a resume keeps them too
+        from trainlab.config.schema import RegistrySection
+
+        cfg.callbacks.append(RegistrySection(name="keep_zeros"))
+    train_run(cfg, run_dir=rdir, progress=False)
     return load_run(rdir)
 
 
