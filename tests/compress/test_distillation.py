@@ -81,3 +81,27 @@ def test_teacher_with_other_classes_is_one_line_exit_2(text_run: Path, tmp_path:
 def test_bad_options(digits_run: Path, tmp_path: Path, capsys, opts: str) -> None:
     code, _ = _train(tmp_path, "o", f"{{name: distillation, teacher: {digits_run}, {opts}}}")
     assert code == 2 and "task.temperature must be > 0" in capsys.readouterr().err
+
+
+def test_teacher_logits_are_cached_without_augmentation(digits_run: Path, tmp_path: Path) -> None:
+    from trainlab.config.load import load_config
+    from trainlab.experiment import build_experiment
+
+    code_c, cached = _train(tmp_path, "c", f"{{name: distillation, teacher: {digits_run}}}")
+    code_n, fresh = _train(tmp_path, "n", f"{{name: distillation, teacher: {digits_run}, "
+                           "cache_teacher: false}")  # fmt: skip
+    assert code_c == code_n == 0
+    a = load_file(str(resolve_checkpoint(cached, "latest") / "model.safetensors"))
+    b = load_file(str(resolve_checkpoint(fresh, "latest") / "model.safetensors"))
+    # cached logits are the teacher's own (up to float rounding of other batch compositions)
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
+    exp = build_experiment(load_config(cached / "config.yaml"))
+    task, loader = exp.task, exp.data.loader("train")
+    assert task.cache == {}  # digits without data.augment: cache on
+    for epoch in range(2):
+        for batch in loader.iter_epoch(epoch):
+            task.train_step(exp.model, batch)
+    n_train = exp.data.sizes["train"]
+    assert task.teacher_rows == len(task.cache) <= n_train  # each sample once, over 2 epochs
+    flipped = build_experiment(load_config(cached / "config.yaml", ["data.augment.flip=true"]))
+    assert flipped.task.cache is None  # augmented batches differ each epoch: no cache

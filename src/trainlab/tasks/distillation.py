@@ -6,11 +6,15 @@ softened class probabilities as well as from the labels.
 ``t``/``s`` are the teacher's and the student's logits; the T² factor keeps the soft term's
 gradients on the scale of the hard one's as the temperature T grows. The teacher is a run
 directory (its best weights), in inference mode without gradients; it sees exactly the student's
-training batch (augmented as it is), so nothing is cached. Evaluation is the student's alone.
+training batch. When the training data is not augmented (no ``data.augment`` / ``transforms``
+randomness) every sample looks the same in every epoch, so the teacher's logits are cached per
+sample (keyed by a hash of its values) and the teacher runs in the first epoch only
+(``cache_teacher``, CPU batches). Evaluation is the student's alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import torch
@@ -41,8 +45,12 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
 class DistillationTask(ClassificationTask):
     """Classification whose training loss mixes the teacher's soft targets with the labels."""
 
-    def __init__(self, teacher: str, temperature: float, alpha: float, **kw: Any) -> None:
+    def __init__(self, teacher: str, temperature: float, alpha: float, cache_teacher: bool = True,
+                 **kw: Any) -> None:  # fmt: skip
         super().__init__(**kw)
+        self.cache_teacher = cache_teacher
+        self.cache: dict[bytes, torch.Tensor] | None = None  # set by check_data when allowed
+        self.teacher_rows = 0  # samples the teacher has run on
         if temperature <= 0 or not 0.0 <= alpha <= 1.0:
             raise ConfigError("task.temperature must be > 0 and task.alpha within [0, 1]")
         if self.mixup_alpha or self.cutmix_alpha:
@@ -75,6 +83,8 @@ class DistillationTask(ClassificationTask):
                 f"the data's ({', '.join(names) or f'{data.num_classes} classes'})"
             )
         self._probe(data)  # and it takes the student's inputs
+        if self.cache_teacher and not _augmented(data):
+            self.cache = {}
 
     def _probe(self, data: DataModule) -> int:
         try:
@@ -90,14 +100,41 @@ class DistillationTask(ClassificationTask):
         x, y = batch
         if next(self.teacher.parameters()).device != x.device:
             self.teacher.to(x.device)
-        with torch.no_grad():
-            t_logits = self.teacher(x)
+        t_logits = self._teacher_logits(x)
         s_logits = model(x)  # (N, K)
         soft = distill_loss(s_logits, t_logits, self.temperature)
         hard = self.loss_fn(s_logits, y, self.label_smoothing)
         loss = self.alpha * soft + (1 - self.alpha) * hard
         return StepOutput(loss, s_logits.detach(), y,
                           extras={"soft_loss": soft.detach(), "hard_loss": hard.detach()})
+
+
+    def _teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's (N, K) logits: from the per-sample cache where it has them all."""
+        if self.cache is None or x.device.type != "cpu":  # hashing would sync a GPU batch
+            return self._run_teacher(x)
+        rows = x.reshape(len(x), -1).numpy()
+        keys = [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
+        miss = [i for i, k in enumerate(keys) if k not in self.cache]
+        if miss:  # only the samples not seen yet (eval-mode teacher: per-sample outputs)
+            fresh = self._run_teacher(x[miss])
+            self.cache.update(zip([keys[i] for i in miss], fresh.unbind(0)))
+        return torch.stack([self.cache[k] for k in keys])
+
+    def _run_teacher(self, x: torch.Tensor) -> torch.Tensor:
+        self.teacher_rows += len(x)
+        with torch.no_grad():
+            return self.teacher(x).float()
+
+
+def _augmented(data: DataModule) -> bool:
+    """Whether training batches change from epoch to epoch (random augmentation)."""
+    aug = getattr(data, "augment", None)
+    if aug is not None and (aug.flip or aug.translate or aug.cutout):
+        return True
+    tf = getattr(data, "transforms", None)  # image folders: torchvision's random transforms
+    return tf is not None and bool(tf.crop or tf.flip or tf.rotation or tf.color_jitter
+                                   or tf.random_erasing)  # fmt: skip
 
 
 def _dtype(data: DataModule) -> torch.dtype:
@@ -126,11 +163,14 @@ def distillation(
     alpha: float = 0.9,
     label_smoothing: float = 0.0,
     tta: str | None = None,
+    cache_teacher: bool = True,
 ) -> DistillationTask:
     """Train a classifier on a teacher run's soft targets (``teacher: RUN_DIR``) and the
     labels: ``alpha`` weighs the soft term (scaled by temperature²), ``1 - alpha`` the
-    cross-entropy.
+    cross-entropy; ``cache_teacher`` keeps the teacher's logits per sample when the training
+    data is not augmented (the teacher then runs in the first epoch only).
 
     >>> # task: {name: distillation, teacher: runs/fmnist-resnet, temperature: 4, alpha: 0.9}
     """
-    return DistillationTask(teacher, temperature, alpha, label_smoothing=label_smoothing, tta=tta)
+    return DistillationTask(teacher, temperature, alpha, cache_teacher,
+                            label_smoothing=label_smoothing, tta=tta)
