@@ -41,8 +41,8 @@ def test_mobile_recipe_is_valid(stem: str) -> None:
 
 
 @needs_fmnist
-# 4 real trainings, measured on a 2-core CPU shared with ~8 other jobs: 2-5 min each for the
-# MobileNets, 28 min for EfficientNet-B0 (depthwise convs and SE are slow per FLOP on a CPU).
+# 4 real trainings on a 2-core CPU shared with other jobs: 1.5-5 min each (EfficientNet-B0
+# 4.3 min at load ~5, but 28 min at load ~11: depthwise convs and SE are slow per FLOP on a CPU).
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", list(MOBILE_RECIPES))
 def test_mobile_recipe_learns(stem: str, tmp_path: Path) -> None:
