@@ -106,3 +106,18 @@ def test_untraceable_module_is_named() -> None:
     model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), _Branchy()), nn.Linear(4, 2))
     with pytest.raises(ExportError, match=r"module '1\.1' \(_Branchy\) is not traceable"):
         _export_program(model.eval(), torch.randn(2, 4), dynamic=False)
+
+
+def test_text_model_packed_sequences(text_run: Path, tmp_path: Path, capsys) -> None:
+    """The GRU packs variable-length sequences (data-dependent sizes): torch.export refuses and
+    says so in one line; TorchScript's trace at batch 1 works and predicts text lines."""
+    assert main(["export", str(text_run), "--format", "pt2", "--out", str(tmp_path / "m.pt2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the model's own forward (RecurrentNet) is not traceable" in err[0]
+    out = tmp_path / "m.ts.pt"
+    report = export_run(text_run, "torchscript", out)
+    assert report["check"]["same_classes"] and report["check"]["n"] == 60  # the whole test split
+    lines = tmp_path / "t.txt"
+    lines.write_text("the film is fast today\n")
+    assert main(["predict", str(out), str(lines), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["top"][0]["class"] in {"neg", "pos"}

@@ -93,15 +93,20 @@ def _first_line(e: BaseException) -> str:
 
 
 def _export_program(model: nn.Module, x: torch.Tensor, dynamic: bool) -> Any:
+    import warnings
+
     shapes = ({0: torch.export.Dim("batch", min=1, max=65536)},) if dynamic else None
-    try:
-        return torch.export.export(model, (x,), dynamic_shapes=shapes, strict=False)
-    except Exception as e:
-        where, why = _blame(model, x)
-        raise ExportError(
-            f"cannot export the model: module '{where}' ({type(_get(model, where)).__name__}) "
-            f"is not traceable: {why or _first_line(e)}"
-        ) from None
+    with warnings.catch_warnings():  # the tracer's advice on attributes: noise for a user
+        warnings.simplefilter("ignore")
+        try:
+            return torch.export.export(model, (x,), dynamic_shapes=shapes, strict=False)
+        except Exception as e:
+            where, why = _blame(model, x)
+            what = (f"module '{where}' ({type(_get(model, where)).__name__})" if "." in where
+                    or where in dict(model.named_children()) else
+                    f"the model's own forward ({type(model).__name__})")  # fmt: skip
+            raise ExportError(f"cannot export the model: {what} is not traceable: "
+                              f"{why or _first_line(e)} (try --format torchscript)") from None
 
 
 def _get(model: nn.Module, name: str) -> nn.Module:
