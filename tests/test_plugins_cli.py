@@ -57,6 +57,10 @@ def test_eval_report_and_resume_remember_the_plugin(trained: tuple[Path, Path], 
 
     rdir, _ = trained
     assert "tiny_net_cli" not in MODELS  # the training ran in another process
+    # export (like predict, ensemble, quantize, prune: deploy.source) re-imports it first
+    out = rdir.parent / "plug.ts.pt"
+    assert main(["export", str(rdir), "--format", "torchscript", "--out", str(out)]) == 0
+    assert out.is_file() and "tiny_net_cli" in MODELS
     assert main(["eval", str(rdir), "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     summary = json.loads((rdir / "summary.json").read_text())

@@ -18,6 +18,7 @@ from torch import nn
 from trainlab.config.load import load_config
 from trainlab.config.schema import Config
 from trainlab.errors import CheckpointError
+from trainlab.plugins import use_run_plugins
 
 __all__ = ["LoadedRun", "load_run", "load_model_only", "input_spec", "sample_inputs",
            "dir_digest"]
@@ -49,6 +50,7 @@ def load_run(run_dir: str | Path, which: str = "best", overrides: list[str] | No
     if not (rdir / "config.yaml").is_file():
         raise CheckpointError(f"{rdir}: not a run directory (no config.yaml)")
     ckpt = resolve_checkpoint(rdir, which)  # CheckpointError when there is none
+    use_run_plugins(rdir)  # the run's own models/data from --import files, checked by hash
     # Inference on the CPU in float32, whatever the run trained with.
     cfg = load_config(rdir / "config.yaml", ["train.device=cpu", *(overrides or [])])
     exp = build_experiment(cfg)
@@ -71,6 +73,7 @@ def load_model_only(run_dir: str | Path, which: str = "best") -> tuple[nn.Module
     if not (rdir / "config.yaml").is_file():
         raise CheckpointError(f"{rdir}: not a run directory (no config.yaml)")
     ckpt = resolve_checkpoint(rdir, which)
+    use_run_plugins(rdir)
     cfg = load_config(rdir / "config.yaml")
     with torch.random.fork_rng(devices=[]):
         model = create_model(cfg.model.name, **cfg.model.options())
