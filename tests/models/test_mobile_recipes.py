@@ -24,6 +24,7 @@ MOBILE_RECIPES = {
     "mobilenet_v3_small_fashion_mnist": "mobilenet_v3_small",
     "mobilenet_v3_large_fashion_mnist": "mobilenet_v3_large",
     "efficientnet_b0_fashion_mnist": "efficientnet_b0",
+    "efficientnet_b1_fashion_mnist": "efficientnet_b1",
 }
 
 SHORT = ["train.epochs=2", "data.subset=12000", "data.test_subset=2000",
@@ -41,7 +42,7 @@ def test_mobile_recipe_is_valid(stem: str) -> None:
 
 
 @needs_fmnist
-# 4 real trainings on a 2-core CPU shared with other jobs: 1.5-5 min each (EfficientNet-B0
+# Real trainings on a 2-core CPU shared with other jobs: 1.5-5 min each (EfficientNet-B0
 # 4.3 min at load ~5, but 28 min at load ~11: depthwise convs and SE are slow per FLOP on a CPU).
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", list(MOBILE_RECIPES))
