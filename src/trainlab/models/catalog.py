@@ -64,7 +64,7 @@ def model_table(overrides: dict[str, Any] | None = None) -> list[tuple[str, int 
 
 
 def _section_rows() -> list[tuple[str, str, str]]:
-    # The model section's own keys (init, init_std, init_from), valid for every model.
+    # The model section's own keys (init, init_std, init_from, qat …), valid for every model.
     from trainlab.config.schema import ModelSection
     from trainlab.models.init import INITS
 
@@ -83,7 +83,8 @@ def _section_rows() -> list[tuple[str, str, str]]:
 def model_options(name: str) -> tuple[list[tuple[str, str, str]], str]:
     """The recipe options of model ``name``: ``(option, type, default)`` rows, and its summary.
 
-    The rows end with the options every model takes (``init``, ``init_std``, ``init_from``).
+    The rows end with the model section's own keys, which every model takes (``init``,
+    ``init_std``, ``init_from``, ``qat``).
     """
     fn = MODELS.get(name, where="model")
     try:
