@@ -172,3 +172,15 @@ def test_random_sweep_samples_the_space(recipe, tmp_path) -> None:
     with pytest.raises(ConfigError, match="optim.lr"):
         sweep(recipe(RECIPE), random_trials=3, space=space, out=tmp_path / "sw2")
     assert not (tmp_path / "sw2").exists()
+
+
+def test_a_folder_of_another_sweep_is_refused(recipe, tmp_path) -> None:
+    out = tmp_path / "sw"
+    sweep(recipe(RECIPE), grid={"optim.lr": ["0.05"]}, out=out)
+    # More grid values may join the same folder: the base recipe is the same.
+    grown = sweep(recipe(RECIPE), grid={"optim.lr": ["0.05", "0.02"]}, out=out)
+    assert grown.trained == 1
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(ConfigError, match="another recipe or other overrides"):
+        sweep(recipe(RECIPE), ["train.epochs=1"], grid={"optim.lr": ["0.05"]}, out=out)
+    assert sorted(p.name for p in out.iterdir()) == before

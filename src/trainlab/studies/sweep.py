@@ -62,6 +62,8 @@ class SweepResult:
     groups: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     trained: int = 0  # runs trained (or resumed) by this call
+    # SHA-256 of the recipe with the sweep's own overrides, resolved: runs of one folder share it
+    fingerprint: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +149,27 @@ def _random_combos(space: str | Path | None, base: Any, n: int) -> list[dict[str
         pairs = [o.split("=", 1) for o in as_overrides(sample_random(dims, rng))]
         combos.append({k: v for k, v in pairs})
     return combos
+
+
+def _fingerprint(folder: Path, base: Any) -> str:
+    """The base config's hash; a folder holding a sweep of another recipe or other overrides is
+    refused (its finished runs would otherwise be taken for this sweep's)."""
+    import hashlib
+    import json
+
+    stamp = hashlib.sha256(base.model_dump_json().encode()).hexdigest()
+    index = folder / "sweep.json"
+    if index.is_file():
+        try:
+            old = json.loads(index.read_text()).get("fingerprint", "")
+        except ValueError:
+            old = ""
+        if old and old != stamp:
+            raise ConfigError(
+                f"{folder} holds a sweep of another recipe or other overrides; nothing was "
+                "changed (give another --out, or the same recipe and overrides as before)"
+            )
+    return stamp
 
 
 def _state(run: SweepRun) -> str:
@@ -245,6 +268,7 @@ def sweep(
     folder = Path(out) if out is not None else Path("runs") / f"sweep-{base.name}"
     runs = plan(recipe, overrides, folder, grid=grid, random_trials=random_trials,
                 space=space, seeds=seeds)  # fmt: skip
+    stamp = _fingerprint(folder, base)
     folder.mkdir(parents=True, exist_ok=True)
     todo = []
     for run in runs:
@@ -253,7 +277,7 @@ def sweep(
         else:
             todo.append(run)
     result = SweepResult(str(folder), str(recipe), base.train.monitor, base.train.monitor_mode,
-                         runs, trained=len(todo))  # fmt: skip
+                         runs, trained=len(todo), fingerprint=stamp)  # fmt: skip
     try:
         _train_all(str(recipe), todo, workers, on_run, len(runs) - len(todo), len(runs))
     finally:
