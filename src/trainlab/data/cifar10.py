@@ -32,6 +32,7 @@ import torch
 from trainlab.data.augment import Augment
 from trainlab.data.base import register_data
 from trainlab.data.memory import TensorDataModule
+from trainlab.data.splits import train_val_indices
 from trainlab.errors import ConfigError, DataError
 
 __all__ = ["CIFAR10", "CLASSES", "MD5", "URL", "cifar10", "find_archive", "read_archive"]
@@ -222,28 +223,6 @@ def read_archive(path: str, md5: str | None, stamp: tuple[int, int]) -> dict[str
         "test_x": torch.from_numpy(np.ascontiguousarray(test_x)),
         "test_y": torch.from_numpy(test_y),
     }
-
-
-def train_val_indices(
-    y: torch.Tensor, subset: int | None, val_fraction: float, split_seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified, seeded train/val indices into ``y`` after an optional stratified subset
-    (the same two steps, and so the same split, as Fashion-MNIST's).
-
-    >>> tr, va = train_val_indices(torch.arange(100) % 10, 50, 0.2, 0)
-    >>> len(tr), len(va)
-    (40, 10)
-    """
-    from sklearn.model_selection import train_test_split  # lazy: sklearn imports slowly
-
-    idx = np.arange(len(y))
-    if subset is not None and subset < len(idx):
-        idx, _ = train_test_split(
-            idx, train_size=subset, stratify=y.numpy(), random_state=split_seed
-        )
-    return train_test_split(
-        idx, test_size=val_fraction, stratify=y.numpy()[idx], random_state=split_seed
-    )
 
 
 class CIFAR10(TensorDataModule):

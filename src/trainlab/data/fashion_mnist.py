@@ -19,6 +19,7 @@ from trainlab.data.augment import Augment
 from trainlab.data.base import register_data
 from trainlab.data.idx import read_idx
 from trainlab.data.memory import TensorDataModule
+from trainlab.data.splits import train_val_indices
 from trainlab.errors import DataError
 
 __all__ = ["FashionMNIST", "fashion_mnist", "mnist", "find_files", "CLASSES", "FASHION", "MNIST"]
@@ -152,18 +153,9 @@ class FashionMNIST(TensorDataModule):
         self.subset, self.test_subset, self.download = subset, test_subset, download
 
     def load(self) -> None:
-        from sklearn.model_selection import train_test_split  # lazy: sklearn imports slowly
-
         arrays = load_arrays(str(find_files(self.root, self.download, self.source)))
         x, y = arrays["train_x"], arrays["train_y"]
-        idx = torch.arange(len(y)).numpy()
-        if self.subset is not None and self.subset < len(idx):
-            idx, _ = train_test_split(
-                idx, train_size=self.subset, stratify=y.numpy(), random_state=self.split_seed
-            )
-        tr, va = train_test_split(
-            idx, test_size=self.val_fraction, stratify=y.numpy()[idx], random_state=self.split_seed
-        )
+        tr, va = train_val_indices(y, self.subset, self.val_fraction, self.split_seed)
         n_test = self.test_subset or len(arrays["test_y"])
         self.splits = {
             "train": (x[tr], y[tr]),

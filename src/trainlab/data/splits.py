@@ -21,6 +21,7 @@ from torch.utils.data import WeightedRandomSampler
 from trainlab.errors import ConfigError, DataError
 
 __all__ = [
+    "train_val_indices",
     "holdout_split",
     "split_off",
     "kfold_indices",
@@ -203,3 +204,25 @@ def weighted_sampler(
     gen = torch.Generator().manual_seed(seed)
     w = sample_weights(y, num_classes, given)
     return WeightedRandomSampler(w.tolist(), num_samples=len(y), replacement=True, generator=gen)
+
+
+def train_val_indices(
+    y: torch.Tensor, subset: int | None, val_fraction: float, split_seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified, seeded train/val indices into ``y`` after an optional stratified subset
+    (Fashion-MNIST, MNIST and CIFAR-10 split their training files this way).
+
+    >>> tr, va = train_val_indices(torch.arange(100) % 10, 50, 0.2, 0)
+    >>> len(tr), len(va)
+    (40, 10)
+    """
+    from sklearn.model_selection import train_test_split  # lazy: sklearn imports slowly
+
+    idx = np.arange(len(y))
+    if subset is not None and subset < len(idx):
+        idx, _ = train_test_split(
+            idx, train_size=subset, stratify=y.numpy(), random_state=split_seed
+        )
+    return train_test_split(
+        idx, test_size=val_fraction, stratify=y.numpy()[idx], random_state=split_seed
+    )
