@@ -50,21 +50,14 @@ def load_model(
     >>> model = load_model("runs/my_run", normalize=True)   # doctest: +SKIP
     >>> model(torch.rand(8, 1, 28, 28) * 255).argmax(-1)    # doctest: +SKIP
     """
-    from trainlab.config.load import load_config
-    from trainlab.models.registry import create_model
-    from trainlab.plugins import use_run_plugins
-    from trainlab.train.checkpoint import load_checkpoint, resolve_checkpoint
+    from trainlab.deploy.source import load_model_only
 
-    rdir = Path(run_dir)
-    if not (rdir / "config.yaml").is_file():
-        raise CheckpointError(f"{rdir}: not a run directory (no config.yaml)")
-    ckpt = resolve_checkpoint(rdir, which)
-    use_run_plugins(rdir)
-    cfg = load_config(rdir / "config.yaml")
-    model = create_model(cfg.model.name, **cfg.model.options())
-    load_checkpoint(ckpt, model, prefer_ema=True)
+    # The same rebuild as export/quantize/distillation use (structured-pruned runs included);
+    # gradients stay on here: a user may fine-tune what they load.
+    model, _ = load_model_only(run_dir, which)
+    model.requires_grad_(True)
     if normalize:
-        model = nn.Sequential(_normalizer(rdir), model)
+        model = nn.Sequential(_normalizer(Path(run_dir)), model)
     return model.to(device).eval()
 
 
