@@ -25,6 +25,8 @@ MOBILE_RECIPES = {
     "mobilenet_v3_large_fashion_mnist": "mobilenet_v3_large",
     "efficientnet_b0_fashion_mnist": "efficientnet_b0",
     "efficientnet_b1_fashion_mnist": "efficientnet_b1",
+    # efficientnet_b2_fashion_mnist is left out: test acc 0.496 after these 84 steps (its recipe)
+    "efficientnet_b3_fashion_mnist": "efficientnet_b3",
 }
 
 SHORT = ["train.epochs=2", "data.subset=12000", "data.test_subset=2000",
