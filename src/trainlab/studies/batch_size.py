@@ -11,9 +11,9 @@ The learning rate for a batch ``B`` instead of the recipe's ``B0`` follows two r
 linear (Goyal et al., 2017: ``lr · B/B0``, for SGD) and square root (``lr · √(B/B0)``, often
 better for Adam-type optimizers). Both are printed; neither is a guarantee.
 
->>> res = find_batch_size("recipes/fashion_mnist.yaml", memory=4.0)   # doctest: +SKIP
->>> res.largest, res.lr_linear                                       # doctest: +SKIP
-(4096, 1.6)
+>>> res = find_batch_size("recipes/synthetic.yaml", memory=4.0)   # doctest: +SKIP
+>>> res.largest, res.largest_how                                  # doctest: +SKIP
+(512, 'at least')
 """
 
 from __future__ import annotations
