@@ -24,7 +24,10 @@ from trainlab.config.load import apply_overrides, parse_config
 from trainlab.config.schema import Config
 from trainlab.errors import TrainlabError
 
-__all__ = ["Finding", "Diagnosis", "SEVERITIES", "apply_fixes", "valid_fixes", "num"]
+__all__ = [
+    "Finding", "Diagnosis", "SEVERITIES", "apply_fixes", "valid_fixes", "num",
+    "gradient_ratio", "VANISH", "EXPLODE",
+]  # fmt: skip
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
@@ -96,6 +99,34 @@ class Diagnosis:
             "checks": self.checks,
             "skipped": self.skipped,
         }
+
+
+# First/last layer ratio of relative gradient norms beyond which gradients vanish or explode.
+VANISH, EXPLODE = 1e-3, 1e3
+
+
+def gradient_ratio(
+    source: str, ratio: float, symptom: str, evidence: dict[str, Any], explode_cause: str
+) -> list[Finding]:
+    """The vanishing/exploding-gradient finding for a first/last ``ratio`` (one backward pass
+    before training, ``source="model"``, or a run's median, ``source="run"``)."""
+    if ratio < VANISH:
+        return [Finding(
+            f"{source}.vanishing_gradients", "vanishing_gradients", "warning",
+            min(1.0, 0.8 + 0.03 * math.log10(VANISH / ratio)),
+            f"gradients vanish towards the input: {symptom}", evidence,
+            "saturating activations (sigmoid, tanh) or a deep stack without normalisation or "
+            "residual connections shrink the gradient layer by layer: early layers do not learn",
+            ["model.act=relu", "model.init=kaiming_normal"],
+            note="or add normalisation (model.norm=batch) / residual connections",
+        )]  # fmt: skip
+    if ratio > EXPLODE:
+        return [Finding(
+            f"{source}.exploding_gradients", "exploding_gradients", "warning", 0.8,
+            f"gradients grow towards the input: {symptom}", evidence, explode_cause,
+            ["train.grad_clip=1.0", "model.init=kaiming_normal"],
+        )]  # fmt: skip
+    return []
 
 
 def num(x: float) -> str:

@@ -16,12 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainlab.doctor.findings import Finding
+from trainlab.doctor.findings import Finding, gradient_ratio
 from trainlab.errors import TrainlabError
 
 __all__ = ["ForwardProbe", "probe", "check_model", "gradcheck_modules", "DoctorInputError"]
 
-VANISH, EXPLODE = 1e-3, 1e3  # first/last layer ratio of relative gradient norms
 # Share of a ReLU layer's units that output 0 for every sample of the batch: a note from
 # DEAD_NOTE (sparse inputs, e.g. a capsule decoder's masked input, give ~50 % at init), a
 # warning from DEAD_SHARE.
@@ -233,26 +232,10 @@ def _gradients(p: ForwardProbe) -> list[Finding]:
     ratio = gf / gl
     evidence = {"first_layer": first, "last_layer": last, "first_rel_grad": gf,
                 "last_rel_grad": gl, "ratio": ratio, "layers": dict(g)}  # fmt: skip
-    if ratio < VANISH:
-        return [Finding(
-            "model.vanishing_gradients", "vanishing_gradients", "warning",
-            min(1.0, 0.8 + 0.03 * math.log10(VANISH / ratio)),
-            f"gradients vanish towards the input: relative gradient of '{first}' is "
-            f"{ratio:.1e} × that of '{last}'", evidence,
-            "saturating activations (sigmoid, tanh) or a deep stack without normalisation or "
-            "residual connections shrink the gradient layer by layer: early layers do not learn",
-            ["model.act=relu", "model.init=kaiming_normal"],
-            note="or add normalisation (model.norm=batch) / residual connections",
-        )]  # fmt: skip
-    if ratio > EXPLODE:
-        return [Finding(
-            "model.exploding_gradients", "exploding_gradients", "warning", 0.8,
-            f"gradients grow towards the input: relative gradient of '{first}' is {ratio:.1e} × "
-            f"that of '{last}'", evidence,
-            "an initialisation too large for the depth makes gradients explode",
-            ["train.grad_clip=1.0", "model.init=kaiming_normal"],
-        )]  # fmt: skip
-    return []
+    return gradient_ratio(
+        "model", ratio, f"relative gradient of '{first}' is {ratio:.1e} × that of '{last}'",
+        evidence, "an initialisation too large for the depth makes gradients explode",
+    )
 
 
 def _dead(p: ForwardProbe) -> list[Finding]:

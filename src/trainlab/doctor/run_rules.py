@@ -22,7 +22,6 @@ NO_PROGRESS = 0.10  # train loss fell by less than this share of its start: no l
 OVERFIT_RISE = 0.15  # validation loss this far above its minimum, while train loss falls
 GAP = 0.05  # train-validation accuracy gap that counts as a generalisation gap
 UNDERFIT_ACC = 0.80  # final training accuracy below this, without gap, flat: underfitting
-VANISH, EXPLODE = 1e-3, 1e3  # first/last layer relative gradient ratio
 TYPICAL_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "nadam": 1e-3}
 
 

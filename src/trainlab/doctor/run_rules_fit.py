@@ -7,8 +7,8 @@ import math
 import statistics
 from typing import TYPE_CHECKING, Any
 
-from trainlab.doctor.findings import Finding
-from trainlab.doctor.run_rules import EXPLODE, GAP, OVERFIT_RISE, UNDERFIT_ACC, VANISH, _lr_key
+from trainlab.doctor.findings import Finding, gradient_ratio
+from trainlab.doctor.run_rules import GAP, OVERFIT_RISE, UNDERFIT_ACC, _lr_key
 
 if TYPE_CHECKING:
     from trainlab.doctor.records import RunView
@@ -120,25 +120,12 @@ def gradients(v: RunView) -> list[Finding]:
     thin = ratios[:: max(1, len(ratios) // 10)]
     ev = {"median_ratio": med, "first_layer": first, "last_layer": last,
           "ratios": [{"step": s, "ratio": q} for s, q, _, _ in thin]}  # fmt: skip
-    if med < VANISH:
-        return [Finding(
-            "run.vanishing_gradients", "vanishing_gradients", "warning",
-            min(1.0, 0.8 + 0.03 * math.log10(VANISH / med)),
-            f"over {len(ratios)} records, the relative gradient of '{first}' was a median "
-            f"{med:.1e} × that of '{last}'", ev,
-            "saturating activations or a deep stack without normalisation shrink the gradient "
-            "towards the input: early layers barely learn",
-            ["model.act=relu", "model.init=kaiming_normal"],
-            note="or add normalisation (model.norm=batch) / residual connections",
-        )]  # fmt: skip
-    if med > EXPLODE:
-        return [Finding(
-            "run.exploding_gradients", "exploding_gradients", "warning", 0.8,
-            f"the relative gradient of '{first}' was a median {med:.1e} × that of '{last}'", ev,
-            "gradients grow towards the input (initialisation too large for the depth)",
-            ["train.grad_clip=1.0", "model.init=kaiming_normal"],
-        )]  # fmt: skip
-    return []
+    return gradient_ratio(
+        "run", med,
+        f"over {len(ratios)} records, the relative gradient of '{first}' was a median "
+        f"{med:.1e} × that of '{last}'",
+        ev, "an initialisation too large for the depth makes gradients grow towards the input",
+    )
 
 
 def dead_layers(v: RunView) -> list[Finding]:
