@@ -12,16 +12,19 @@ from trainlab.config.schema import Config
 from trainlab.config.validate import format_validation_error
 from trainlab.errors import ConfigError
 
-__all__ = ["load_recipe", "apply_overrides", "parse_config", "load_config", "dump_config"]
+__all__ = [
+    "read_yaml", "load_recipe", "apply_overrides", "parse_config", "load_config", "dump_config",
+]  # fmt: skip
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """Read a YAML recipe with ``yaml.safe_load``; it must be a mapping."""
+def read_yaml(path: str | Path, what: str = "recipe") -> Any:
+    """``yaml.safe_load`` of a file; a missing file, bad YAML (with its line) or binary content
+    is one ConfigError naming the file (``what``: recipe, space …)."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"{p}: recipe file not found")
+        raise ConfigError(f"{p}: {what} file not found")
     try:
-        data = yaml.safe_load(p.read_text())
+        return yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
@@ -29,6 +32,12 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not a text file") from None
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a YAML recipe with ``yaml.safe_load``; it must be a mapping."""
+    p = Path(path)
+    data = read_yaml(p)
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a recipe must be a YAML mapping (got {type(data).__name__})")
     return data

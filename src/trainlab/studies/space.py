@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from trainlab.config.load import apply_overrides, parse_config
+from trainlab.config.load import apply_overrides, parse_config, read_yaml
 from trainlab.config.schema import Config
 from trainlab.errors import ConfigError
 
@@ -73,18 +73,7 @@ def load_space(path: str | Path, cfg: Config) -> dict[str, Dim]:
     >>> load_space("space.yaml", load_config("recipes/synthetic.yaml"))  # doctest: +SKIP
     {'optim.lr': Dim(key='optim.lr', type='float', low=0.0001, high=1.0, log=True, ...)}
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: space file not found")
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a text file") from None
-    return parse_space(raw, cfg, where=str(p))
+    return parse_space(read_yaml(path, "space"), cfg, where=str(Path(path)))
 
 
 def parse_space(raw: Any, cfg: Config, where: str = "space") -> dict[str, Dim]:
