@@ -152,14 +152,19 @@ class TransformerLM(nn.Module):
         max_new_tokens: int,
         temperature: float = 1.0,
         top_k: int | None = None,
+        vocab: int | None = None,
     ) -> torch.Tensor:
         """Extend ``prompt`` (N, T) by sampling; returns (N, T + max_new_tokens).
 
-        ``temperature`` → 0 approaches greedy decoding; ``top_k`` keeps the k likeliest tokens.
+        ``temperature`` → 0 approaches greedy decoding; ``top_k`` keeps the k likeliest tokens;
+        ``vocab``: only ids below it are drawn (the table may be larger than the data's
+        vocabulary, whose decoder knows no higher id).
         """
         tokens = prompt
         for _ in range(max_new_tokens):
             logits = self(tokens[:, -self.context :])[:, -1] / max(temperature, 1e-8)  # (N, V)
+            if vocab is not None and vocab < logits.shape[-1]:
+                logits[:, vocab:] = float("-inf")  # ids the data never had: never drawn
             if top_k is not None:
                 kth = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]
                 logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -126,5 +126,8 @@ def sample_text(
 
         out = lm_beam(exp.model, ids, tokens, beam, alpha, vocab=len(exp.data.vocab))
     else:
-        out = exp.model.generate(ids, tokens, temperature=temperature, top_k=top_k)
+        # Like the beam: ids beyond the data's vocabulary (a larger model table) are masked.
+        out = exp.model.generate(
+            ids, tokens, temperature=temperature, top_k=top_k, vocab=len(exp.data.vocab)
+        )
     return decode_tokens(exp.data, out[0].tolist())
