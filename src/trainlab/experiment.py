@@ -153,7 +153,7 @@ def build_experiment(cfg: Config, callbacks: list[Any] | None = None) -> Experim
     if cfg.model.init_from is not None:  # transfer learning: weights by name and shape
         from trainlab.compress.init_from import init_from
 
-        init_report = init_from(model, cfg.model.init_from)
+        init_report = init_from(model, cfg.model.init_from, cfg.model.init_skip)
     if cfg.model.qat:  # quantization-aware training: a fake-quantised int8 graph (PT2E)
         from trainlab.compress.qat import prepare_qat
 
@@ -205,7 +205,30 @@ def build_callbacks(cfg: Config) -> list[Any]:
         from trainlab.compress.init_from import Unfreeze
 
         callbacks.append(Unfreeze(cfg.optim.freeze, cfg.train.unfreeze_at_epoch))
-    return callbacks
+    return callbacks + _after_training_callbacks(cfg)
+
+
+def _after_training_callbacks(cfg: Config) -> list[Any]:
+    """``train.freeze_bn`` and ``train.swa`` as callbacks (SWA before the checkpointer, which
+    saves its averaged weights as the run's best)."""
+    t, out = cfg.train, []
+    keep: tuple[str, ...] = ()
+    if t.freeze_bn:
+        from trainlab.callbacks.freeze_bn import FreezeBatchNorm
+
+        keep = tuple(t.freeze_bn) if isinstance(t.freeze_bn, list) else (
+            tuple(cfg.optim.freeze) or ("",))  # fmt: skip
+        out.append(FreezeBatchNorm(keep))
+    if t.swa is not None:
+        from trainlab.callbacks.swa import SWA, start_epoch
+
+        if t.ema_decay is not None:
+            raise ConfigError("train.swa and train.ema_decay both average the weights; "
+                              "choose one (train.ema_decay=null or train.swa=null)")  # fmt: skip
+        start_epoch(t.swa.start, t.epochs)  # a start beyond the last epoch: one line, now
+        s = t.swa
+        out.append(SWA(s.start, s.lr, s.anneal_epochs, s.anneal, t.accumulate, keep))
+    return out
 
 
 def resolved_config(cfg: Config, exp: Experiment | None = None) -> dict[str, Any]:

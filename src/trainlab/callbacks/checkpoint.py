@@ -122,9 +122,12 @@ class ModelCheckpoint:
         better = value is not None and (
             value > self.best if self.mode == "max" else value < self.best
         )
+        if state.take_as_best:  # the run's result (train.swa's averaged weights)
+            better, state.take_as_best = True, False
         if better:
             # Record the new best first, so the saved payload carries it.
-            self.best, self.best_epoch = float(value), state.epoch
+            self.best = float(value) if value is not None else self.best
+            self.best_epoch = state.epoch
         path = self.save(state)
         if better and path is not None:
             write_pointer(self.dir, "best", path.name)

@@ -109,8 +109,11 @@ def head_names(model: nn.Module) -> set[str]:
     return {f"{last}.{k}" for k, _ in model.get_submodule(last).named_parameters(recurse=False)}
 
 
-def init_from(model: nn.Module, source: str | Path) -> dict[str, Any]:
+def init_from(model: nn.Module, source: str | Path, skip: list[str] | tuple[str, ...] = ()
+              ) -> dict[str, Any]:  # fmt: skip
     """Load ``source``'s tensors into ``model`` by name and shape; return the report.
+    Tensors whose names start with one of ``skip`` (``model.init_skip``) keep their fresh
+    initialisation: a head for other classes of the same number.
 
     >>> report = init_from(model, "runs/mnist-pretrain")  # doctest: +SKIP
     >>> report["new"]                                     # doctest: +SKIP
@@ -123,7 +126,7 @@ def init_from(model: nn.Module, source: str | Path) -> dict[str, Any]:
     head = head_names(model)
     loaded, new, replaced = [], [], []
     for name, t in own.items():
-        if name not in src:
+        if name not in src or (skip and name.startswith(tuple(skip))):
             new.append(name)
         elif src[name].shape == t.shape:
             loaded.append(name)

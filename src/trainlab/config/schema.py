@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "Config",
@@ -40,6 +40,8 @@ class ModelSection(RegistrySection):
     # Transfer learning: a run directory (its best weights), a .safetensors or a .pth state
     # dict; tensors load by name and shape, a head of another shape stays freshly initialised.
     init_from: str | None = None
+    # Name prefixes init_from leaves freshly initialised (["head."]: new classes, same count).
+    init_skip: list[str] = []
     # Quantization-aware training (trainlab quantize --mode qat): train the model as a graph
     # with fake-quantised int8 weights and activations (needs train.precision: fp32).
     qat: bool = False
@@ -60,6 +62,18 @@ class SchedSection(RegistrySection):
     # in front of the named schedule.
     warmup_epochs: float = Field(0.0, ge=0.0)
     warmup_start_factor: float = Field(0.1, gt=0.0, le=1.0)
+
+
+class SWASection(BaseModel):
+    """Stochastic weight averaging (``train.swa``; ``true`` takes these defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Epochs trained before averaging starts; a number below 1 is a fraction of train.epochs.
+    start: float = Field(0.75, ge=0.0)
+    lr: float | None = Field(None, gt=0.0)  # the SWA learning rate (default: the rate at start)
+    anneal_epochs: float = Field(1.0, ge=0.0)  # epochs to anneal from the rate at start to lr
+    anneal: Literal["cos", "linear"] = "cos"
 
 
 class TrainSection(BaseModel):
@@ -116,6 +130,19 @@ class TrainSection(BaseModel):
     # finished epochs); a list gives one epoch per optim.freeze prefix, in the same order
     # (list the top layers first for gradual unfreezing from the top).
     unfreeze_at_epoch: int | list[int] | None = None
+    # Batch-norm statistics frozen during fine-tuning: those layers stay in eval mode (stored
+    # statistics used, not updated). true: the norms under optim.freeze's prefixes (for the
+    # whole run, also once unfrozen), or every norm when nothing is frozen; a list: prefixes.
+    freeze_bn: bool | list[str] = False
+    # Stochastic weight averaging: {start: 0.75, lr: 0.01, anneal_epochs: 1}; the averaged
+    # weights, with batch-norm statistics recomputed, are the run's result.
+    swa: SWASection | None = None
+
+    @field_validator("swa", mode="before")
+    @classmethod
+    def _swa_flag(cls, v: Any) -> Any:
+        # train.swa=true takes the defaults; false is off.
+        return {} if v is True else (None if v is False else v)
 
 
 class Config(BaseModel):

@@ -41,6 +41,10 @@ class TrainState:
     skipped: int = 0  # batches skipped for a non-finite loss (train.nan_policy=skip)
     diverged: bool = False  # a non-finite loss stopped training (nan_policy stop or rollback)
     rollbacks: int = 0  # returns to the last good checkpoint after a non-finite loss
+    data: Any = None  # the DataModule being trained on (train.swa recomputes BN statistics)
+    # Set by a callback whose weights are the run's result (train.swa): the checkpoint saved
+    # at this epoch end becomes best whatever the monitored value.
+    take_as_best: bool = False
 
     @property
     def lr(self) -> float:

@@ -161,7 +161,7 @@ class Trainer:
         if state is None:
             state = TrainState(model=model, optimizer=optimizer, schedule=schedule)
         state.max_epochs, state.steps_per_epoch = self.epochs, len(train_loader)
-        state.task = task
+        state.task, state.data = task, data
         state.run_dir = state.run_dir or self.run_dir
         if state.scaler is None and self.precision == "fp16":
             state.scaler = torch.amp.GradScaler("cuda")
@@ -177,8 +177,8 @@ class Trainer:
         stop = self._stop_now(state, at_sync=True)  # a signal may arrive during set-up
         try:
             while state.epoch < self.epochs and not stop:
+                model.train()  # before on_epoch_start: a callback may keep parts in eval mode
                 self.emit("on_epoch_start", state)
-                model.train()
                 window.reset(start=state.step + 1)
                 epoch_sums.reset()
                 t_epoch, n_epoch = time.perf_counter(), 0
