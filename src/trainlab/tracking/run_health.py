@@ -66,7 +66,7 @@ def loss_warnings(history: list[dict[str, Any]], num_classes: int | None) -> lis
     if last > limit:
         reasons.append(f"above {CHANCE_FACTOR:g}× the loss of a uniform guess "
                        f"({math.log(num_classes or 1):.2f})")  # fmt: skip
-    if last > ROSE_FACTOR * best:
+    if best > 0 and last > ROSE_FACTOR * best:  # a ratio means nothing for losses ≤ 0 (RL)
         reasons.append(f"{last / best:,.0f}× its lowest value ({best:.4g})")
     tail = f", val/acc {acc:.4f} (chance {chance:.4f})" if at_chance and chance else ""
     advice = ("; the learning rate is likely too high for this model (try a lower optim.lr, "
