@@ -150,6 +150,7 @@ def _train_run(
     preflight(exp, user_cbs)  # one batch through model, loss and metrics; monitors exist
     dist = exp.trainer.dist
     main = dist.rank == 0  # under torchrun only rank 0 writes; every rank computes
+    _data_notes(exp, main, console)
     if resume is not None:
         rdir = Path(resume)
     else:
@@ -203,6 +204,12 @@ def _train_run(
     if state.diverged:
         raise TrainingDiverged(f"{state.stop_reason}; run: {rdir}")
     return summary
+
+
+def _data_notes(exp: Any, main: bool, console: Console) -> None:
+    """Print what the data module chose and why (image_folder: decoded once, or streamed)."""
+    for note in getattr(exp.data, "run_notes", ()) if main else ():
+        console.print(f"data: {note}", markup=False, highlight=False)
 
 
 def _lock_existing(held: ExitStack, rdir: Path) -> None:

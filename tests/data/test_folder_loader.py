@@ -25,8 +25,9 @@ AUGMENT = ImageTransforms(
 
 def module(root: Path, workers: int = 0, **kw: Any) -> ImageFolderData:
     m = DATA.get("image_folder")(
-        root=str(root), transforms=AUGMENT, batch_size=4, num_workers=workers, **kw
-    )
+        root=str(root), transforms=AUGMENT, batch_size=4, num_workers=workers,
+        **{"cache": "never", **kw},
+    )  # fmt: skip
     m.setup("cpu")
     return m
 
@@ -183,7 +184,9 @@ def test_worker_budget_shares_cores_among_local_ranks(monkeypatch: pytest.Monkey
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_batches_arrive_on_the_device(imgs: Path) -> None:
-    m = DATA.get("image_folder")(root=str(imgs), transforms=AUGMENT, batch_size=4, num_workers=1)
+    m = DATA.get("image_folder")(
+        root=str(imgs), transforms=AUGMENT, batch_size=4, num_workers=1, cache="never"
+    )
     m.setup("cuda")
     ref = epoch(module(imgs).loader("train"), 0)
     got = epoch(m.loader("train"), 0)
@@ -203,7 +206,7 @@ def test_resumed_augmented_run_equals_uninterrupted(tmp_path: Path, stop_at: int
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         f"name: imgs\nseed: 0\n"
-        f"data: {{name: image_folder, root: {root}, batch_size: 4, num_workers: 1,\n"
+        f"data: {{name: image_folder, root: {root}, batch_size: 4, num_workers: 1, cache: never,\n"
         "       transforms: {crop: 8, crop_padding: 2, flip: true, rotation: 20,\n"
         "                    color_jitter: 0.3, random_erasing: 0.5}}\n"
         "model: {name: mlp, hidden: [16]}\n"

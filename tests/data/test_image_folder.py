@@ -25,7 +25,9 @@ def make_folder(root: Path, per_class: int = 8, size: tuple[int, int] = (12, 10)
 
 
 def build(root: Path, **kw: object) -> ImageFolderData:
-    m = DATA.get("image_folder")(root=str(root), **{"num_workers": 0, **kw})
+    # Streaming (the file-backed path) unless a test asks otherwise: tests/data/test_image_cache.py
+    # covers the decoded-once path.
+    m = DATA.get("image_folder")(root=str(root), **{"num_workers": 0, "cache": "never", **kw})
     m.setup("cpu")
     return m
 

@@ -129,10 +129,13 @@ class FileDataset(Dataset[tuple[torch.Tensor, int]]):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def load(self, i: int) -> Any:
+        """Sample ``i``'s image before the transforms: the decoded file."""
+        return open_image(self.samples[i][0], self.mode)
+
     def __getitem__(self, key: Key | int) -> tuple[torch.Tensor, int]:
         epoch, i = key if isinstance(key, tuple) else (0, key)
-        path, label = self.samples[i]
-        image = open_image(path, self.mode)
+        image, label = self.load(i), self.samples[i][1]
         if not self.random:
             return self.transform(image), label
         # transforms v2 draw from torch's global RNG: fork it (CPU only), seed, restore on exit.

@@ -1,15 +1,18 @@
 """Image folders (``root/<class_name>/*.png|jpg``) with torchvision transforms v2.
 
-Files are decoded per sample by ``DataLoader`` workers (:mod:`trainlab.data.folder_loader`), so
-this is the path for data that does not fit in memory. Two layouts:
+A folder that fits a memory budget is decoded once into memory and batched like the built-in
+datasets (``cache: auto``, :mod:`trainlab.data.image_cache`); larger ones (or ``cache: never``)
+are decoded per sample by ``DataLoader`` workers (:mod:`trainlab.data.folder_loader`). Two
+layouts:
 
 - ``root/<class>/…``: split into stratified, seeded train/val/test sets;
 - ``root/train/<class>/…`` with optional ``root/val/…`` and ``root/test/…`` (detected when
   ``root/train`` exists, or ``layout: splits``): the train split's classes define the labels
   for all three, and a split that is not shipped is carved out of train with its fraction.
 
-Every image is checked once at setup (``verify``), so a corrupt or truncated file is reported by
-name before training starts, or skipped, counted and warned about with ``on_error: skip``.
+Every image is checked once at setup (``verify``, or decoding it for the cache), so a corrupt or
+truncated file is reported by name before training starts, or skipped, counted and warned about
+with ``on_error: skip``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,19 @@ from trainlab.data.folder_loader import (
     dist_position,
     open_image,
     worker_budget,
+)
+from trainlab.data.image_cache import (
+    CachedDataset,
+    CachedTensorLoader,
+    CacheMode,
+    CachePlan,
+    batched_augment,
+    budget_mb,
+    decode_images,
+    decode_threads,
+    plan_cache,
+    stack_images,
+    stored_shape,
 )
 from trainlab.data.splits import check_fractions, holdout_split, split_off
 from trainlab.errors import DataError
@@ -163,6 +179,10 @@ class ImageFolderData:
         self.std: list[float] | None = transforms.std
         self.split_samples: dict[str, Samples] = {}
         self.device = torch.device("cpu")
+        self.cache = CachePlan(opts.get("cache", "never"), False, "not set up")
+        self.store: dict[str, torch.Tensor] = {}  # decoded (N, C, H, W) uint8 per split, CPU
+        self.on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # batched splits
+        self._decoded: dict[str, torch.Tensor] = {}  # path → image, until stacked
 
     def setup(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
@@ -179,21 +199,51 @@ class ImageFolderData:
                 f"(data.on_error: skip): {shown}",
                 stacklevel=2,
             )
+        if self._decoded:
+            self._build_store()
         if self.transforms.normalize and self.mean is None:
             self.mean, self.std = self._stats()
         x0, _ = self._dataset("val")[0]
         self.input_shape = tuple(x0.shape)
+
+    @property
+    def run_notes(self) -> list[str]:
+        """Lines for the run's log: which path the images take, and why."""
+        return [self.cache.line()]
 
     def _scan(self, folders: dict[str, Path] | None) -> dict[str, Samples]:
         """Samples of each folder present (the whole root for class folders), verified."""
         train_dir = Path(self.root) if folders is None else folders["train"]
         mapping, train = scan_classes(train_dir, None, allow_empty=False)
         self.classes, self.num_classes = list(mapping), len(mapping)
-        found = {"train": self._verify(train, train_dir)}
+        listed = {"train": (train, train_dir)}
         for split, folder in (folders or {}).items():
             if split != "train":  # a class may lack val/test images, never train images
-                found[split] = self._verify(scan_classes(folder, mapping, True)[1], folder)
-        return found
+                listed[split] = (scan_classes(folder, mapping, True)[1], folder)
+        self._plan([s for samples, _ in listed.values() for s in samples])
+        return {split: self._verify(samples, folder) for split, (samples, folder) in listed.items()}
+
+    def _plan(self, samples: Samples) -> None:
+        """Cache or stream (``data.cache``), decided from the first readable image's size."""
+        o, t = self.opts, self.transforms
+        if o["cache"] == "never":
+            self.cache = CachePlan("never", False, "caching is off")
+            return
+        shape = None
+        for path, _ in samples:
+            try:
+                shape = stored_shape(path, o["mode"], t.resize)
+                break
+            except DataError:
+                continue  # reported by name when the images are decoded
+        if shape is None:
+            return
+        aug = batched_augment(t, shape)
+        _, h, w = shape
+        pad = aug.translate if aug else 0
+        copies = (1 + aug.flip) * (h + 2 * pad) * (w + 2 * pad) / (h * w) if aug else 0.0
+        budget = budget_mb(o["cache_budget_mb"], self.device)
+        self.cache = plan_cache(o["cache"], len(samples), shape, copies, budget)
 
     def _carve(self, found: dict[str, Samples]) -> dict[str, Samples]:
         """Each of val/test not shipped as a folder is split off train (stratified, seeded)."""
@@ -220,21 +270,56 @@ class ImageFolderData:
         return {s: found[s] for s in SPLITS}
 
     def _verify(self, samples: Samples, folder: Path) -> Samples:
-        if not self.opts["verify"]:
+        if not self.opts["verify"] and not self.cache.cached:
             return samples
         good, sizes = [], {}
-        for path, y in samples:
-            try:
-                sizes.setdefault(open_image(path, self.opts["mode"]).size, path)
-                good.append((path, y))
-            except DataError:
+        for (path, y), read in zip(samples, self._read([p for p, _ in samples]), strict=True):
+            if isinstance(read, DataError):
                 if self.opts["on_error"] == "raise":
-                    raise
+                    raise read
                 self.skipped.append(path)
+                continue
+            sizes.setdefault(read, path)
+            good.append((path, y))
         if not good:
             raise DataError(f"{folder}: none of the {len(samples)} images could be read")
         self._check_sizes(sizes, folder)
         return good
+
+    def _read(self, paths: list[str]) -> list[tuple[int, int] | DataError]:
+        """Each image's size, or the error naming it; decoded into ``_decoded`` when caching."""
+        mode = self.opts["mode"]
+        if not self.cache.cached:
+            return [_size_or_error(p, mode) for p in paths]
+        out = decode_images(paths, mode, self.transforms.resize, decode_threads())
+        for path, r in zip(paths, out, strict=True):
+            if not isinstance(r, DataError):
+                self._decoded[path] = r[0]
+        return [r if isinstance(r, DataError) else r[1] for r in out]
+
+    def _build_store(self) -> None:
+        """One uint8 tensor per split (evaluation splits centre-cropped), or back to streaming
+        when a split's images differ in size."""
+        decoded, self._decoded = self._decoded, {}
+        for split, samples in self.split_samples.items():
+            crop = None if split == "train" else self.transforms.crop
+            x = stack_images([decoded[p] for p, _ in samples], crop)
+            if x is None:
+                self.store = {}
+                why = f"the {split} images differ in size after resize/crop"
+                if self.cache.mode == "always":
+                    raise DataError(f"{self.root}: data.cache: always, but {why}: set "
+                                    "data.transforms resize and crop, or cache: auto")  # fmt: skip
+                self.cache = CachePlan(self.cache.mode, False, f"{why} (a split is one tensor)")
+                return
+            self.store[split] = x
+        aug = batched_augment(self.transforms, self.store["train"].shape[1:])
+        kind = "batched" if aug is not None else "per-sample torchvision"
+        self.cache.augmentation = "no" if aug and not (aug.flip or aug.translate) else kind
+        for split, x in self.store.items():
+            if split != "train" or aug is not None:  # batched: the store goes to the device
+                y = torch.tensor([label for _, label in self.split_samples[split]])
+                self.on_device[split] = (x.to(self.device), y.to(self.device))
 
     def _check_sizes(self, sizes: dict[tuple[int, int], str], folder: Path) -> None:
         """Images of different sizes cannot form a batch unless the transforms make them equal
@@ -252,31 +337,40 @@ class ImageFolderData:
     def _stats(self) -> tuple[list[float], list[float]]:
         # Per-channel statistics of up to 256 training images (train only), after resize/crop;
         # evenly spaced, since the list is sorted by class.
-        train = self.split_samples["train"]
-        subset = train[:: max(1, len(train) // 256)][:256]
-        ds = FileDataset(
-            subset, build_transforms(self.transforms, False, None, None), self.opts["mode"]
-        )
-        x = torch.stack([ds[i][0] for i in range(len(ds))])  # (n, C, H, W) in 0..1
+        n = len(self.split_samples["train"])
+        picks = range(n)[:: max(1, n // 256)][:256]
+        ds = self._make_dataset("train", build_transforms(self.transforms, False, None, None))
+        x = torch.stack([ds[i][0] for i in picks])  # (n, C, H, W) in 0..1
         flat = x.transpose(0, 1).reshape(x.shape[1], -1)
         return flat.mean(1).tolist(), flat.std(1).clamp_min(1e-6).tolist()
 
     def _dataset(self, split: str) -> FileDataset:
         train = split == "train"
         tf = build_transforms(self.transforms, train, self.mean, self.std)
-        return FileDataset(
-            self.split_samples[split], tf, self.opts["mode"], seed=self.opts["seed"], random=train
-        )
+        return self._make_dataset(split, tf, random=train)
+
+    def _make_dataset(
+        self, split: str, tf: Callable[[Any], torch.Tensor], random: bool = False
+    ) -> FileDataset:
+        samples, seed = self.split_samples[split], self.opts["seed"]
+        # Cached images are already resized (and cropped, for evaluation): the same steps again
+        # are identities in torchvision (same size: returned as is), so the pipeline is one.
+        if self.store:
+            return CachedDataset(self.store[split], samples, tf, seed=seed, random=random)
+        return FileDataset(samples, tf, self.opts["mode"], seed=seed, random=random)
 
     def loader(
         self, split: str, *, rank: int | None = None, world_size: int | None = None
-    ) -> FolderLoader:
+    ) -> FolderLoader | CachedTensorLoader:
         """Batches of ``split``; under ``torch.distributed`` (or with ``rank``/``world_size``
-        given) this rank's shard of them (see :mod:`trainlab.data.folder_loader`)."""
+        given) this rank's shard of them (see :mod:`trainlab.data.folder_loader`). A cached
+        split with batched augmentation yields whole batches, which the trainer shards."""
         if split not in self.split_samples:
             raise KeyError(f"no split '{split}'; this data has {', '.join(self.split_samples)}")
         if (rank is None) != (world_size is None):
             raise ValueError("give both rank and world_size, or neither")
+        if split in self.on_device and (world_size or 1) == 1:
+            return self._memory_loader(split)
         if rank is None or world_size is None:
             rank, world_size = dist_position()
         train = split == "train"
@@ -291,6 +385,21 @@ class ImageFolderData:
             world=world_size,
         )
 
+    def _memory_loader(self, split: str) -> CachedTensorLoader:
+        x, y = self.on_device[split]
+        train = split == "train"
+        aug = batched_augment(self.transforms, x.shape[1:]) if train else None
+        return CachedTensorLoader(
+            x,
+            y,
+            batch_size=self.opts["batch_size"] if train else self.opts["eval_batch_size"],
+            shuffle=train,
+            seed=self.opts["seed"],
+            augment=aug,
+            mean=self.mean,
+            std=self.std,
+        )
+
     def describe(self) -> dict[str, Any]:
         return {
             "num_classes": self.num_classes,
@@ -302,6 +411,7 @@ class ImageFolderData:
             "layout": self.layout,
             "skipped": len(self.skipped),
             "skipped_files": self.skipped[:20],
+            "cache": {**self.cache.as_dict(), "note": self.cache.line()},
         }
 
 
@@ -321,6 +431,8 @@ def image_folder(
     verify: bool = True,
     on_error: Literal["raise", "skip"] = "raise",
     seed: int = 0,
+    cache: CacheMode = "auto",
+    cache_budget_mb: float | None = None,
 ) -> ImageFolderData:
     """Images in ``root/<class_name>/`` (png, jpg, …), one class per sub-folder, or pre-split
     in ``root/train/<class_name>/`` (+ optional ``val/``, ``test/``).
@@ -332,10 +444,18 @@ def image_folder(
     ``on_error: skip`` drops unreadable images at setup, warns, and ``describe()`` counts them.
     Random transforms are seeded per (seed, epoch, sample): a resumed epoch sees the same
     augmented images, with any number of workers.
+    ``cache``: ``auto`` decodes the folder once into memory when it fits ``cache_budget_mb``
+    (MiB; default 25 % of the RAM available at set-up, and of the free GPU memory on CUDA),
+    else streams; ``always`` fails when it does not fit; ``never`` streams. Cached evaluation
+    batches equal the streamed ones bitwise; cached training with only flip/padded-crop
+    augmentation draws other flips and shifts (same distributions), see
+    :mod:`trainlab.data.image_cache`. The run's log says which path was taken and why.
 
     >>> # data: {name: image_folder, root: flowers/, transforms: {crop: 64, flip: true}}
     """
     check_fractions(val_fraction, test_fraction)
+    if cache_budget_mb is not None and cache_budget_mb < 0:
+        raise DataError(f"data.cache_budget_mb={cache_budget_mb}: must be ≥ 0 (MiB)")
     if not Path(root).expanduser().is_dir():
         raise DataError(f"data.root={root}: not a folder")
     opts = dict(
@@ -350,5 +470,14 @@ def image_folder(
         verify=verify,
         on_error=on_error,
         seed=seed,
+        cache=cache,
+        cache_budget_mb=cache_budget_mb,
     )
     return ImageFolderData(str(Path(root).expanduser()), transforms, opts)
+
+
+def _size_or_error(path: str, mode: str) -> tuple[int, int] | DataError:
+    try:
+        return open_image(path, mode).size
+    except DataError as e:
+        return e
