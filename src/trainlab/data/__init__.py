@@ -11,6 +11,7 @@ from trainlab.data import (  # noqa: F401
     sklearn_sets,
     synthetic,
     text,
+    unpaired,
 )
 from trainlab.data.augment import Augment
 from trainlab.data.base import DATA, Batch, DataModule, Loader, register_data

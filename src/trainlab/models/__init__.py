@@ -9,6 +9,7 @@ from trainlab.models import (  # noqa: F401 - importing a family module register
     anynet_space,
     autoencoder,
     capsule,
+    cyclegan,
     densenet,
     efficientnet,
     gan,

@@ -7,6 +7,7 @@ from trainlab.tasks import (  # noqa: F401 - importing a task module registers i
     capsule,
     classification,
     contrastive_divergence,
+    cyclegan,
     distillation,
     forecasting,
     gan,
@@ -14,6 +15,7 @@ from trainlab.tasks import (  # noqa: F401 - importing a task module registers i
     metric_learning,
     sample_grid,
     seq2seq,
+    translation_grid,
 )
 from trainlab.tasks.base import TASKS, StepOutput, Task, register_task
 from trainlab.tasks.losses import LOSSES, get_loss
