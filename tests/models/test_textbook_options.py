@@ -12,7 +12,7 @@ from trainlab.errors import ConfigError
 from trainlab.models import create_model
 from trainlab.models.anynet_space import SPACES, sample_anynet, violated_principles
 from trainlab.models.layers import LiteBatchNorm, make_norm1d, make_norm2d, norm_act
-from trainlab.models.regnet import BasicBlock, BottleneckBlock
+from trainlab.models.regnet import BasicBlock, BottleneckBlock, stages_w_m
 from trainlab.train.folding import fold_batchnorm
 
 
@@ -259,6 +259,54 @@ def test_anynet_sample_model_builds_from_its_seed() -> None:
     assert a(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     with pytest.raises(ConfigError, match="space"):
         create_model("anynet_sample", space="F")
+
+
+def test_regnet_stages_option_sets_the_stage_count() -> None:
+    default = create_model("regnet")
+    for n in (2, 3, 4, 5):
+        m = create_model("regnet", stages=n)
+        assert len(m.stages) == n
+        assert m(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+        widths = [s[0].proj[0].out_channels if s[0].proj else None for s in m.stages]
+        assert widths[-1] == 464  # the top level: the last linear width 461.3, to a multiple of 8
+    # w_m chosen for four levels gives four stages, as the paper's 2.49 does, at other widths
+    assert str(create_model("regnet", stages=4)) != str(default)
+    assert stages_w_m(13, 24, 36.44, 2) == pytest.approx((24 + 36.44 * 12) / 24)
+    with pytest.raises(ConfigError, match="gives 5 stages, not 6"):
+        create_model("regnet", stages=6)  # 13 blocks cannot fill six geometric levels
+    with pytest.raises(ConfigError, match="stages"):
+        create_model("regnet", stages=1)
+
+
+# -- per-part batch norm in VGG; DenseNet's transition pooling -----------------------------------
+def test_vgg_fc_bn_normalises_the_hidden_fc_layers_only() -> None:
+    plain = create_model("vgg_small")
+    both = create_model("vgg_small", fc_bn=True)
+    fc_only = create_model("vgg_small", batch_norm=False, fc_bn=True, norm_position="after_act")
+    assert list(create_model("vgg_small", fc_bn=False).state_dict()) == list(plain.state_dict())
+    assert [type(m) for m in plain.classifier if isinstance(m, nn.BatchNorm1d)] == []
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in both.classifier) == 2
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fc_only.features)
+    kinds = [type(m).__name__ for m in fc_only.classifier][1:4]
+    assert kinds == ["Linear", "ReLU", "BatchNorm1d"]  # after the activation
+    assert _params(both) == _params(plain) + 2 * 2 * 256  # γ and β of two 256-wide layers
+    frozen = create_model("vgg", image_size=56, fc_bn=True, norm="frozen_affine", hidden=64)
+    assert _params(frozen) == _params(create_model("vgg", image_size=56, hidden=64))
+    assert both(torch.randn(4, 1, 28, 28)).shape == (4, 10)
+
+
+def test_densenet_transition_pool_avg_or_max() -> None:
+    avg = create_model("densenet_small", block_config=[2, 2])
+    mx = create_model("densenet_small", block_config=[2, 2], transition_pool="max")
+    assert any(isinstance(m, nn.AvgPool2d) for m in avg.features)
+    assert any(isinstance(m, nn.MaxPool2d) for m in mx.features)
+    assert not any(isinstance(m, nn.AvgPool2d) for m in mx.features)
+    assert list(avg.state_dict()) == list(mx.state_dict())  # pooling has no parameters
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 28, 28)
+    assert mx(x).shape == (2, 10)
+    with pytest.raises(ConfigError, match="transition_pool"):
+        create_model("densenet", transition_pool="median")
 
 
 # -- evaluation folds the variants correctly ------------------------------------------------------

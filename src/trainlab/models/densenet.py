@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trainlab.errors import ConfigError
 from trainlab.models.examples import image_batch
 from trainlab.models.layers.checkpointing import checkpointable, run_blocks
 from trainlab.models.registry import register_model
@@ -59,9 +60,13 @@ class DenseNet(nn.Module):
         in_channels: int,
         small_input: bool,
         image_size: int,
+        transition_pool: str = "avg",
     ) -> None:
         super().__init__()
+        if transition_pool not in ("avg", "max"):
+            raise ConfigError(f"model.transition_pool: 'avg' or 'max', got {transition_pool!r}")
         self.in_channels, self.image_size = in_channels, image_size
+        pool = nn.AvgPool2d if transition_pool == "avg" else nn.MaxPool2d
         c = num_init_features
         if small_input:  # 28×28: 3×3 stride-1 stem, no pooling
             layers: list[nn.Module] = [nn.Conv2d(in_channels, c, 3, 1, 1, bias=False)]
@@ -78,7 +83,7 @@ class DenseNet(nn.Module):
                 c += growth_rate
             if i < len(block_config) - 1:  # transition: compress channels, halve resolution
                 c_out = int(c * compression)
-                layers += _bn_relu_conv(c, c_out, 1) + [nn.AvgPool2d(2, 2)]
+                layers += _bn_relu_conv(c, c_out, 1) + [pool(2, 2)]
                 c = c_out
         layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
@@ -149,8 +154,13 @@ def densenet(
     in_channels: int = 3,
     small_input: bool = False,
     image_size: int = 224,
+    transition_pool: str = "avg",
 ) -> nn.Module:
-    """Any DenseNet: growth rate, layers per block, compression, BC bottleneck on/off."""
+    """Any DenseNet: growth rate, layers per block, compression, BC bottleneck on/off;
+    ``transition_pool``: ``avg`` (the paper's) or ``max`` in the transition layers.
+
+    Example: ``create_model("densenet", block_config=[2, 2], transition_pool="max")``.
+    """
     return DenseNet(
         growth_rate,
         list(block_config),
@@ -163,6 +173,7 @@ def densenet(
         in_channels,
         small_input,
         image_size,
+        transition_pool,
     )
 
 
@@ -175,8 +186,12 @@ def densenet_small(
     in_channels: int = 1,
     dropout: float = 0.0,
     image_size: int = 28,
+    transition_pool: str = "avg",
 ) -> nn.Module:
-    """DenseNet-BC for 28×28 images: growth 12, three blocks (28 → 14 → 7), stem of 2k channels."""
+    """DenseNet-BC for 28×28 images: growth 12, three blocks (28 → 14 → 7), stem of 2k channels.
+
+    ``transition_pool``: ``avg`` (the paper's) or ``max`` between the dense blocks.
+    """
     return DenseNet(
         growth_rate,
         list(block_config),
@@ -189,4 +204,5 @@ def densenet_small(
         in_channels,
         True,
         image_size,
+        transition_pool,
     )

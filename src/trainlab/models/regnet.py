@@ -28,7 +28,7 @@ from trainlab.errors import ConfigError
 from trainlab.models.examples import image_batch
 from trainlab.models.registry import register_model
 
-__all__ = ["AnyNet", "BLOCKS", "anynet", "regnet", "regnet_stages"]
+__all__ = ["AnyNet", "BLOCKS", "anynet", "regnet", "regnet_stages", "stages_w_m"]
 
 BLOCKS = ("resnext", "resnet")
 
@@ -170,6 +170,27 @@ def _make_divisible(v: float, divisor: int) -> int:
     return new_v + divisor if new_v < 0.9 * v else new_v
 
 
+def stages_w_m(depth: int, w_0: int, w_a: float, stages: int) -> float:
+    """The ``w_m`` that quantises RegNet's linear widths ``w_0 + w_a·j`` (j < depth) onto
+    exactly ``stages`` levels ``w_0·w_m^s``: the last linear width becomes the top level.
+
+    Example: ``stages_w_m(13, 24, 36.44, 4)`` is about 2.68 (the default point's 2.49 also
+    gives four stages).
+    """
+    if not 2 <= stages <= depth:
+        raise ConfigError(f"model.stages: {stages} stages need 2 ≤ stages ≤ depth ({depth})")
+    if w_a <= 0:
+        raise ConfigError("model.stages needs w_a > 0 (with w_a = 0 every block has width w_0)")
+    w_m = ((w_0 + w_a * (depth - 1)) / w_0) ** (1.0 / (stages - 1))
+    got = len(regnet_stages(depth, w_0, w_a, w_m, 8)[0])
+    if got != stages:
+        raise ConfigError(
+            f"model.stages: depth {depth} with w_0 {w_0}, w_a {w_a} gives {got} stages, not "
+            f"{stages} (a level gets no block): raise depth or w_a"
+        )
+    return w_m
+
+
 def regnet_stages(
     depth: int, w_0: int, w_a: float, w_m: float, group_width: int, bottleneck: float = 1.0
 ) -> tuple[list[int], list[int], list[int]]:
@@ -254,12 +275,19 @@ def regnet(
     small_input: bool = True,
     image_size: int = 28,
     block: str = "resnext",
+    stages: int | None = None,
 ) -> nn.Module:
     """Any RegNet point (w_0, w_a, w_m, depth); defaults are RegNetX-200MF with a 28×28 stem.
 
     The stages follow from the parameters (``regnet_stages`` lists them; the defaults give
-    four); ``block="resnet"`` uses ResNet's basic block instead of the ResNeXt block.
+    four). ``stages=N`` asks for N stages instead: ``w_m`` is then set so that the quantised
+    widths take exactly N values, from ``w_0`` to the last linear width (``stages_w_m``).
+    ``block="resnet"`` uses ResNet's basic block instead of the ResNeXt block.
+
+    Example: ``create_model("regnet", stages=2)`` has two stages of widths 24 and 464.
     """
+    if stages is not None:
+        w_m = stages_w_m(depth, w_0, w_a, stages)
     cfg = (depth, w_0, w_a, w_m, group_width, se_ratio)
     return _build_regnet(cfg, num_classes, in_channels, small_input, image_size, block)
 

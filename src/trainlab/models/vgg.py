@@ -11,7 +11,7 @@ from torch import nn
 
 from trainlab.errors import ConfigError
 from trainlab.models.examples import image_batch
-from trainlab.models.layers.norm import check_position, norm_act
+from trainlab.models.layers.norm import check_position, make_norm1d, norm_act
 from trainlab.models.registry import register_model
 
 __all__ = ["VGG", "VGG_ARCHS", "vgg", "vgg_small"]
@@ -46,6 +46,19 @@ def vgg_block(
     return layers
 
 
+def fc_layers(
+    c_in: int, c_out: int, dropout: float, fc_bn: bool, norm: str, norm_position: str
+) -> list[nn.Module]:
+    """One hidden FC layer of the head: Linear → ReLU → Dropout, with ``norm`` before or after
+    the ReLU when ``fc_bn`` is on (without it, torchvision's layout and parameter names)."""
+    if not fc_bn:
+        return [nn.Linear(c_in, c_out), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+    pair = [make_norm1d(norm, c_out), nn.ReLU(inplace=True)]
+    if norm_position == "after_act":
+        pair.reverse()
+    return [nn.Linear(c_in, c_out), *pair, nn.Dropout(dropout)]
+
+
 def head_pool(image_size: int, blocks: int, pool: int | None) -> int:
     """Side of the map the classifier sees: ``pool``, or (``None``) the feature map's own side
     at ``image_size``, so that the input resolution sets the first FC layer's width (224 → 7,
@@ -76,6 +89,7 @@ class VGG(nn.Module):
         image_size: int,
         norm: str = "batch",
         norm_position: str = "before_act",
+        fc_bn: bool = False,
     ) -> None:
         super().__init__()
         if not arch:
@@ -92,12 +106,8 @@ class VGG(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(pool)
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(c * pool * pool, hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
+            *fc_layers(c * pool * pool, hidden, dropout, fc_bn, norm, norm_position),
+            *fc_layers(hidden, hidden, dropout, fc_bn, norm, norm_position),
             nn.Linear(hidden, num_classes),
         )
 
@@ -149,13 +159,17 @@ def vgg(
     image_size: int = 224,
     norm: str = "batch",
     norm_position: str = "before_act",
+    fc_bn: bool = False,
 ) -> nn.Module:
     """VGG with a custom block list ``arch = [[convs, channels], ...]`` (default VGG-11).
 
     ``image_size`` is the model's input resolution: the classifier's first layer sees the
     feature map at that size (7×7 at 224, 3×3 at 96, 1×1 at 56 px), unless ``pool`` fixes the
     side it is average-pooled to. ``norm`` / ``norm_position``: which normalisation
-    ``batch_norm`` switches on, before or after each ReLU.
+    ``batch_norm`` switches on in the conv blocks and ``fc_bn`` in the hidden FC layers,
+    before or after each ReLU.
+
+    Example: ``create_model("vgg", image_size=56, batch_norm=False, fc_bn=True)``.
     """
     arch = [tuple(b) for b in arch]
     return VGG(
@@ -169,6 +183,7 @@ def vgg(
         image_size,
         norm,
         norm_position,
+        fc_bn,
     )
 
 
@@ -184,11 +199,13 @@ def vgg_small(
     image_size: int = 28,
     norm: str = "batch",
     norm_position: str = "before_act",
+    fc_bn: bool = False,
 ) -> nn.Module:
     """A narrow VGG-11 for 28×28 images: four blocks take 28 → 1, so the head sees 128 features.
 
     The head always average-pools to 1×1, so a larger ``image_size`` (56, 84 after
-    ``data.resize``) changes the compute, not the parameter count.
+    ``data.resize``) changes the compute, not the parameter count. ``batch_norm`` switches
+    normalisation on in the conv blocks, ``fc_bn`` in the hidden FC layers.
     """
     return VGG(
         [tuple(b) for b in arch],
@@ -201,4 +218,5 @@ def vgg_small(
         image_size,
         norm,
         norm_position,
+        fc_bn,
     )
