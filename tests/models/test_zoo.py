@@ -41,6 +41,7 @@ OUT_SHAPES: dict[str, list[tuple[int, ...]]] = {
     "dcgan": [(2, 1, 28, 28)],
     "cyclegan": [(2, 1, 28, 28)],
     "siamese": [(2, 64)],
+    "simclr": [(2, 64)],
     "rbm": [(2, 128)],
     "transformer_lm": [(2, 16, 256)],
     "transformer": [(2, 5, 1000)],

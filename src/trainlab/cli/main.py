@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainlab.cli.tune",
     "trainlab.cli.deploy",
     "trainlab.cli.compress",
+    "trainlab.cli.probe",
 )
 
 

@@ -25,6 +25,7 @@ from trainlab.models import (  # noqa: F401 - importing a family module register
     resnet_small,
     seq2seq,
     siamese,
+    simclr,
     transformer,
     vae,
     vgg,

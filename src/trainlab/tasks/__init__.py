@@ -15,6 +15,7 @@ from trainlab.tasks import (  # noqa: F401 - importing a task module registers i
     metric_learning,
     sample_grid,
     seq2seq,
+    simclr,
     translation_grid,
 )
 from trainlab.tasks.base import TASKS, StepOutput, Task, register_task
