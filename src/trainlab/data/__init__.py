@@ -4,6 +4,7 @@
 from trainlab.data import (  # noqa: F401
     cifar10,
     csv_table,
+    environments,
     fashion_mnist,
     folds,
     images,
