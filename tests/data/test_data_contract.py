@@ -99,6 +99,11 @@ def _none(_: Path) -> dict[str, Any]:
     return {}
 
 
+def _gym(_: Path) -> dict[str, Any]:
+    pytest.importorskip("gymnasium", reason="Gymnasium not installed: pip install 'trainlab[rl]'")
+    return {"warmup_steps": 50, "batch_size": 8, "eval_episodes": 4}
+
+
 # Options that make each source small and file-free; a new source must add itself here.
 OPTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "breast_cancer": _none,
@@ -117,6 +122,7 @@ OPTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "image_folder": _images,
     "fashion_mnist": _fmnist,
     "cv_fold": lambda _: {"source": {"name": "iris"}, "scheme": "stratified", "index": 1},
+    "gym": _gym,
 }
 
 
@@ -149,12 +155,16 @@ def test_contract(name: str, tmp_path: Path) -> None:
         x, y = next(loader.iter_epoch(0))
         assert tuple(x.shape[1:]) == m.input_shape and len(x) == len(y) and len(loader) >= 1
         assert x.dtype in (torch.float32, torch.int64) and torch.isfinite(x.float()).all()
-        if m.num_classes is None:
+        if getattr(m, "batch_kind", None) == "rl":  # y: packed transitions / episode seeds
+            assert y.dtype in (torch.float32, torch.int64)
+        elif m.num_classes is None:
             assert y.dtype == torch.float32
         else:
             assert y.dtype == torch.int64 and 0 <= int(y.min()) and int(y.max()) < m.num_classes
     if name != "fashion_mnist":  # known duplicate images in the real data; its split is tested
         _disjoint(m)
+    if getattr(m, "batch_kind", None) == "rl":  # batches depend on what was played before
+        m = _build(name, tmp_path, seed=3)
     again = next(_build(name, tmp_path, seed=3).loader("train").iter_epoch(1))
     other = next(_build(name, tmp_path, seed=4).loader("train").iter_epoch(1))
     first = next(m.loader("train").iter_epoch(1))
