@@ -226,6 +226,9 @@ def _write_outputs(
     from trainlab.tracking.model_summary import write_model_summary
 
     write_model_summary(exp.model, exp.data, rdir)  # torchinfo's table, for the report
+    from trainlab.tracking.attention_maps import write_attention_maps
+
+    write_attention_maps(exp.model, exp.data, exp.task, rdir)  # seq2seq/Transformer: heat maps
     if exp.cfg.train.report:
         from trainlab.reports import build_report
 

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 from trainlab.reports import insight, plots
+from trainlab.reports.attention import attention_section
+from trainlab.reports.attention import figures as attention_figures
 from trainlab.reports.page import esc, fmt, image, page, section, table, write_atomic
 from trainlab.reports.rundata import RunData, load_run
 
@@ -68,6 +70,7 @@ def make_figures(run: RunData) -> dict[str, Path | None]:
         areas = (ev.get(f"{split}/auroc"), ev.get(f"{split}/ap"))
         figs["roc_pr"] = plots.plot_roc_pr(roc, pr, out / "roc_pr.png", names, areas)
     figs.update(insight.figures(run))  # norms.png, top_losses.png
+    figs.update(attention_figures(run))  # attention.png (seq2seq, Transformer)
     return figs
 
 
@@ -128,6 +131,7 @@ def render(run: RunData, figures: dict[str, Path | None]) -> str:
         ),
         _evaluation_section(run, figures),
         insight.top_losses_section(run, figures),
+        attention_section(run, figures),
         insight.norms_section(figures),
         insight.model_section(run),
         insight.warnings_section(run),
