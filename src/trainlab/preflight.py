@@ -147,6 +147,8 @@ def _size_hint(exp: Any, x: torch.Tensor) -> str:
 
 def _hint(msg: str, exp: Any, x: torch.Tensor, y: torch.Tensor) -> str:
     """The override most likely to fix a forward error, from the error's wording."""
+    if not isinstance(x, torch.Tensor):  # a structured input (a graph's NodeBatch): the task
+        return "check the model options against the data"  # has named the fix in ``msg``
     if "channels" in msg and x.dim() == 4:
         fix = f"model.in_channels={x.shape[1]}"
         if "mode" in _data_params(exp) and x.shape[1] in (1, 3):

@@ -7,6 +7,8 @@ from trainlab.data import (  # noqa: F401
     environments,
     fashion_mnist,
     folds,
+    graph_csv,
+    graphs,
     images,
     sequences,
     sklearn_sets,

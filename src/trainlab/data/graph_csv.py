@@ -117,16 +117,18 @@ def read_edges(path: str, ids: dict[str, int], o: dict[str, Any]) -> torch.Tenso
     return torch.from_numpy(np.stack(ends))
 
 
-def clean_edges(edge_index: torch.Tensor, num_nodes: int, directed: bool) -> tuple[torch.Tensor,
-                                                                                    dict[str, int]]:
+def clean_edges(
+    edge_index: torch.Tensor, num_nodes: int, directed: bool
+) -> tuple[torch.Tensor, dict[str, int]]:
     """Drop self-loops, make undirected (unless ``directed``), merge duplicates; returns the
-    edges and the counts of what was changed."""
+    edges and the counts of what was changed (undirected: ``a,b`` and ``b,a`` are one edge)."""
     from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
     loops = int((edge_index[0] == edge_index[1]).sum())
     edge_index, _ = remove_self_loops(edge_index)
     given = edge_index.shape[1]
-    unique = coalesce(edge_index, num_nodes=num_nodes).shape[1]
+    pairs = edge_index if directed else edge_index.sort(dim=0).values  # (min, max) per edge
+    unique = coalesce(pairs, num_nodes=num_nodes).shape[1]
     if not directed:
         edge_index = to_undirected(edge_index, num_nodes=num_nodes)
     else:

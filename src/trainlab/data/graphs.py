@@ -102,9 +102,7 @@ class GraphLoader:
     def __len__(self) -> int:
         return 1
 
-    def iter_epoch(
-        self, epoch: int, start: int = 0
-    ) -> Iterator[tuple[NodeBatch, torch.Tensor]]:
+    def iter_epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[NodeBatch, torch.Tensor]]:
         if start < 1:
             yield NodeBatch((self.graph, self.index)), self.y
 

@@ -62,6 +62,7 @@ class NodeClassificationTask:
                 f"task.label_smoothing: loss '{loss}' takes no label_smoothing parameter"
             )
         self.label_smoothing = label_smoothing
+        self.num_classes: int | None = None  # the data's, from check_data
         # The metrics (and test metrics) are exactly the classification task's.
         self._scores = ClassificationTask(loss, metrics=metrics, loss_options=loss_options)
 
@@ -75,6 +76,7 @@ class NodeClassificationTask:
                 f"sbm_graph or graph_csv); {type(data).__name__} gives samples of shape "
                 f"{tuple(getattr(data, 'input_shape', ()))}: use task.name=classification"
             )
+        self.num_classes = data.num_classes
 
     def logits(self, model: nn.Module, nodes: NodeBatch) -> torch.Tensor:
         """Logits (n, K) of the batch's nodes from one forward pass over the whole graph."""
@@ -91,14 +93,25 @@ class NodeClassificationTask:
                 "(gcn, graphsage, gat) or a feature model (mlp)"
             ) from None
 
+    def _checked(self, model: nn.Module, nodes: NodeBatch) -> torch.Tensor:
+        logits = self.logits(model, nodes)  # (n, K)
+        k = self.num_classes
+        if k is not None and (logits.dim() != 2 or logits.shape[1] != k):
+            raise ConfigError(
+                f"the model gives outputs of shape {list(logits.shape[1:])} per node but the "
+                f"data has {k} classes: set model.num_classes={k} (or leave it out: trainlab "
+                "takes it from the data)"
+            )
+        return logits
+
     def train_step(self, model: nn.Module, batch: tuple[NodeBatch, torch.Tensor]) -> StepOutput:
         nodes, y = batch
-        logits = self.logits(model, nodes)  # (n, K)
+        logits = self._checked(model, nodes)  # (n, K)
         return StepOutput(self.loss_fn(logits, y, self.label_smoothing), logits.detach(), y)
 
     def eval_step(self, model: nn.Module, batch: tuple[NodeBatch, torch.Tensor]) -> StepOutput:
         nodes, y = batch
-        logits = self.logits(model, nodes).float()
+        logits = self._checked(model, nodes).float()
         return StepOutput(self.loss_fn(logits, y, 0.0), logits, y)
 
     def metrics(self, num_classes: int | None) -> MetricCollection:

@@ -74,6 +74,9 @@ def first_inputs(data: Any, n: int = 2) -> tuple[torch.Tensor, ...] | None:
     for split in ("test", "val", "train"):
         if data.sizes.get(split, 0) > 0:
             x, _ = next(iter(data.loader(split).iter_epoch(0)))
+            graph = getattr(x, "graph", None)  # graph data: the model takes (x, edge_index)
+            if graph is not None and isinstance(getattr(graph, "edge_index", None), torch.Tensor):
+                return (graph.x, graph.edge_index)
             if isinstance(x, torch.Tensor):
                 return (x[:n],)
             return None

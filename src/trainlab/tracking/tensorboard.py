@@ -62,6 +62,7 @@ class TensorBoardLogger:
         self.flush_secs = flush_secs
         self.writer: Any = None
         self._sample: torch.Tensor | None = None
+        self._rest: tuple[torch.Tensor, ...] = ()  # further positional inputs (edge_index, …)
         self._hook: Any = None
         self._sample_written = False
         self._grads = StepGrads(hist_every)
@@ -125,6 +126,10 @@ class TensorBoardLogger:
     def _capture(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if args and isinstance(args[0], torch.Tensor):
             self._sample = args[0].detach()
+            # Further positional tensors (a graph's edge index, a decoder's input) go to the
+            # graph trace whole, with the whole first input: cut to 2 samples, a GNN's edge
+            # index would name nodes that are no longer there.
+            self._rest = tuple(a.detach() for a in args[1:] if isinstance(a, torch.Tensor))
         self._remove_hook()
 
     def _remove_hook(self) -> None:
@@ -155,9 +160,9 @@ class TensorBoardLogger:
             )
             self.writer.add_image("inputs/first_batch", grid, step)
         if self.graph:
-            self._write_graph(model, x[:2])
+            self._write_graph(model, (x, *self._rest) if self._rest else x[:2])
 
-    def _write_graph(self, model: nn.Module, x: torch.Tensor) -> None:
+    def _write_graph(self, model: nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...]) -> None:
         # add_graph traces in eval mode and puts the mode back: no dropout draw, no
         # batch-norm statistics update. Its own error printout is kept off stdout, which
         # belongs to the CLI's machine-readable last line.
