@@ -29,21 +29,24 @@ def plot_attention(maps: dict[str, Any], out: Path) -> Path | None:
     if not examples:
         return None
     names = list(examples[0]["maps"])
-    rows, cols = len(examples), len(names)
+    # One map per example (RNN attention): the examples side by side; else one row each.
+    wide = len(names) == 1
+    rows, cols = (1, len(examples)) if wide else (len(examples), len(names))
     s_max = max(len(e["src"]) for e in examples)
     side = min(1.2 + 0.28 * s_max, 6.0)
-    fig = _figure(side * cols + 0.8, side * rows)
+    fig = _figure(side * cols + 0.8, side * rows + 0.3)
     axes = fig.subplots(rows, cols, squeeze=False)
     for r, ex in enumerate(examples):
         for c, name in enumerate(names):
-            ax, weights = axes[r][c], ex["maps"][name]
+            ax = axes[0][r] if wide else axes[r][c]
+            weights = ex["maps"][name]
             im = ax.imshow(weights, cmap="Blues", vmin=0, vmax=1, aspect="auto")
             ax.set_xticks(range(len(ex["src"])), [str(t) for t in ex["src"]], fontsize=7)
             ax.set_yticks(range(len(ex["tgt"])), [str(t) for t in ex["tgt"]], fontsize=7)
             ax.set_xlabel("source token", fontsize=8)
             ax.set_ylabel("target token", fontsize=8)
-            if r == 0:
-                ax.set_title(name, fontsize=9)
+            if r == 0 or wide:
+                ax.set_title(name if not wide or r == 0 else f"example {r + 1}", fontsize=9)
     fig.colorbar(im, ax=axes, shrink=0.6, label="attention weight")
     return _save(fig, out)
 
