@@ -3,7 +3,9 @@
 ``weights_only=True``, e.g. torchvision's published weights for the torchvision-compatible
 architectures).
 
-Tensors are matched by name and shape. The classification head (the last ``Linear`` or
+Tensors are matched by name and shape; a state dict with none of the model's names but the
+same sequence of shapes (torchvision's models for trainlab's torchvision-compatible builders)
+is matched by position. The classification head (the last ``Linear`` or
 convolution, whose output size is the number of classes) keeps its fresh initialisation when
 its shape differs: that is transfer to a task with other classes. Any other shape mismatch is an
 error naming the tensor. What was loaded, what is new and what was skipped is returned (and
@@ -21,7 +23,7 @@ from torch import nn
 from trainlab.errors import ConfigError
 
 __all__ = ["init_from", "read_weights", "head_names", "read_structure", "resize_layers", "Unfreeze",
-           "summary_line"]
+           "same_layout", "summary_line"]
 
 WHERE = "model.init_from"
 
@@ -124,6 +126,9 @@ def init_from(model: nn.Module, source: str | Path, skip: list[str] | tuple[str,
     resized = resize_layers(model, sizes, src) if sizes else 0
     own = model.state_dict()
     head = head_names(model)
+    by_position = not set(src) & set(own) and same_layout(src, own, head)
+    if by_position:  # e.g. torchvision's own names for the same architecture
+        src = dict(zip(own, src.values(), strict=True))
     loaded, new, replaced = [], [], []
     for name, t in own.items():
         if name not in src or (skip and name.startswith(tuple(skip))):
@@ -145,12 +150,26 @@ def init_from(model: nn.Module, source: str | Path, skip: list[str] | tuple[str,
             own[name].copy_(src[name])
     skipped = sorted(set(src) - set(own))
     return {"source": str(source), "loaded": loaded, "new": new, "head_replaced": replaced,
-            "skipped": skipped, "resized": resized}  # fmt: skip
+            "skipped": skipped, "resized": resized, "by_position": by_position}  # fmt: skip
+
+
+def same_layout(src: dict[str, torch.Tensor], own: dict[str, torch.Tensor], head: set[str]) -> bool:
+    """Whether ``src`` holds the same sequence of tensor shapes as ``own`` (the head's may
+    differ): the same architecture under other module names, such as a torchvision model's
+    state dict for trainlab's torchvision-compatible builders (``resnet18``, ``vgg11_bn``,
+    ``mobilenet_v2``, ``densenet121``, ``efficientnet_b0`` …), whose tensors are registered
+    in the same order. Tensors are then matched by position."""
+    if len(src) != len(own):
+        return False
+    return all(a.shape == b.shape or name in head
+               for (name, b), a in zip(own.items(), src.values(), strict=True))  # fmt: skip
 
 
 def summary_line(report: dict[str, Any]) -> str:
     """One line for the console: counts and the names that are not loaded."""
     parts = [f"init_from {report['source']}: {len(report['loaded'])} tensors loaded"]
+    if report.get("by_position"):
+        parts[0] += " (matched by position: same layout under other names)"
     if report.get("resized"):
         parts.append(f"{report['resized']} tensors resized to the pruned layer sizes")
     if report["head_replaced"]:

@@ -144,27 +144,48 @@ class FashionMNIST(TensorDataModule):
         download: bool,
         source: IdxSource = FASHION,
         resize: int | None = None,
+        keep: list[int] | None = None,
         **kw: object,
     ) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
-        self.source, self.resize = source, resize
+        self.source, self.resize, self.keep = source, resize, keep
         self.classes = list(source.classes)
+        if keep is not None:  # data.classes: these labels only, renumbered 0..k-1 in this order
+            self.classes = [source.classes[c] for c in keep]
+            self.num_classes = len(keep)
         self.root, self.val_fraction, self.split_seed = root, val_fraction, split_seed
         self.subset, self.test_subset, self.download = subset, test_subset, download
 
     def load(self) -> None:
         arrays = load_arrays(str(find_files(self.root, self.download, self.source)))
-        x, y = arrays["train_x"], arrays["train_y"]
+        x, y = keep_classes(arrays["train_x"], arrays["train_y"], self.keep)
+        test_x, test_y = keep_classes(arrays["test_x"], arrays["test_y"], self.keep)
         tr, va = train_val_indices(y, self.subset, self.val_fraction, self.split_seed)
-        n_test = self.test_subset or len(arrays["test_y"])
+        n_test = self.test_subset or len(test_y)
         self.splits = {
             "train": (x[tr], y[tr]),
             "val": (x[va], y[va]),
-            "test": (arrays["test_x"][:n_test], arrays["test_y"][:n_test]),
+            "test": (test_x[:n_test], test_y[:n_test]),
         }
         if self.resize is not None and self.resize != x.shape[-1]:
             self.splits = {k: (resize_images(v[0], self.resize), v[1])
                            for k, v in self.splits.items()}  # fmt: skip
+
+
+def keep_classes(
+    x: torch.Tensor, y: torch.Tensor, keep: list[int] | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The samples of the labels in ``keep``, relabelled 0..k-1 in ``keep``'s order.
+
+    >>> keep_classes(torch.arange(4), torch.tensor([5, 0, 7, 5]), [5, 7])
+    (tensor([0, 2, 3]), tensor([0, 1, 0]))
+    """
+    if keep is None:
+        return x, y
+    new = torch.full((10,), -1, dtype=torch.long)
+    new[torch.tensor(keep)] = torch.arange(len(keep))
+    mask = new[y] >= 0
+    return x[mask], new[y[mask]]
 
 
 def resize_images(x: torch.Tensor, side: int, chunk: int = 2048) -> torch.Tensor:
@@ -194,10 +215,14 @@ def _idx_data(source: IdxSource, opts: dict[str, object]) -> FashionMNIST:
         raise ConfigError(f"data.val_fraction: must be between 0 and 1 (got {val_fraction})")
     if opts["resize"] is not None and not 8 <= int(opts["resize"]) <= 1024:  # type: ignore[arg-type]
         raise ConfigError(f"data.resize: a side between 8 and 1024 px (got {opts['resize']})")
+    keep: list[int] | None = opts["classes"]  # type: ignore[assignment]
+    if keep is not None and (len(set(keep)) != len(keep) or len(keep) < 2
+                             or not all(0 <= c <= 9 for c in keep)):  # fmt: skip
+        raise ConfigError(f"data.classes: two or more distinct labels within 0..9 (got {keep})")
     return FashionMNIST(
         opts["root"], val_fraction, opts["split_seed"], opts["subset"],  # type: ignore[arg-type]
         opts["test_subset"], opts["download"], source, opts["resize"],  # type: ignore[arg-type]
-        batch_size=opts["batch_size"], eval_batch_size=opts["eval_batch_size"],
+        keep, batch_size=opts["batch_size"], eval_batch_size=opts["eval_batch_size"],
         seed=opts["seed"], augment=opts["augment"],
     )  # fmt: skip
 
@@ -216,13 +241,16 @@ def fashion_mnist(
     download: bool = True,
     seed: int = 0,
     resize: int | None = None,
+    classes: list[int] | None = None,
 ) -> FashionMNIST:
     """Fashion-MNIST with a stratified, seeded validation split carved from the train set.
 
     ``subset`` keeps a stratified sample of that many training images (quick runs, tests);
     ``test_subset`` the first N test images; ``resize`` (e.g. 56, 96, 224) resizes every
     image once at load, bilinearly, for the textbook's higher-resolution models (set the
-    model's ``image_size`` to the same side).
+    model's ``image_size`` to the same side); ``classes`` (e.g. ``[5, 6, 7, 8, 9]``) keeps
+    only those labels, renumbered 0..k-1 in the order given, in every split (transfer
+    between class subsets).
     """
     return _idx_data(FASHION, locals())
 
@@ -241,6 +269,7 @@ def mnist(
     download: bool = True,
     seed: int = 0,
     resize: int | None = None,
+    classes: list[int] | None = None,
 ) -> FashionMNIST:
     """MNIST handwritten digits, read like Fashion-MNIST (same files, split and options).
 
