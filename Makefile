@@ -13,7 +13,7 @@ SHELL       := bash
 # pip on this machine warns about every missing mirror folder; keep its real messages only.
 QUIET_PIP   := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test lint fast slow bench dataset browser postgres clean
+.PHONY: setup demo test lint fast slow bench dataset browser postgres clean textbook
 
 setup: $(STAMP) dataset
 
@@ -67,6 +67,10 @@ test: setup browser postgres lint
 
 slow: setup postgres
 	$(BIN)/python -m pytest -m slow
+
+# Every measured table of docs/textbook/ (long: about an hour on 2 cores; not part of test).
+textbook: setup
+	OMP_NUM_THREADS=1 $(BIN)/python docs/textbook/make_textbook.py
 
 bench: setup
 	@for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
