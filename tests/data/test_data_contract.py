@@ -121,6 +121,7 @@ OPTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "text_csv": _text_csv,
     "image_folder": _images,
     "fashion_mnist": _fmnist,
+    "unpaired_fashion_mnist": _fmnist,
     "cv_fold": lambda _: {"source": {"name": "iris"}, "scheme": "stratified", "index": 1},
     "gym": _gym,
 }

@@ -15,7 +15,8 @@ A, ``C:`` are B).
 - validation and test splits: each held-out image ``x`` is stacked with its true translation
   ``T(x)`` — for scoring only.
 
-``y`` is the class of the A image. ``view: a`` and ``view: b`` are ordinary one-domain
+``y`` is the class of the A image (float32: the view declares no classes, it is not
+classification data; the cyclegan task's judge compares it with its predictions). ``view: a`` and ``view: b`` are ordinary one-domain
 classification data (all training images, plain or transformed; normalised like
 ``fashion_mnist``): a classifier trained on ``view: b`` judges translations (the cyclegan
 task's ``judge``).
@@ -108,8 +109,9 @@ class UnpairedImages(TensorDataModule):
         self.transform, self.dilate_size, self.view = transform, dilate_size, view
         self.val_fraction, self.split_seed = val_fraction, split_seed
         self.subset, self.test_subset = subset, test_subset
-        # The unpaired view is translation data: its labels only score a judge, so the run
-        # treats it as having no classes (no chance-level checks on the CycleGAN loss).
+        # The unpaired view is translation data, not classification: no classes are declared
+        # (so no chance-level checks on the CycleGAN loss) and the source image's class comes
+        # as a float target, which only a judge reads.
         self.num_classes = None if view == "unpaired" else 10
         self.halves: tuple[np.ndarray, np.ndarray] | None = None
         self.domain_channels: int | None = None  # C of one domain (unpaired view only)
@@ -137,10 +139,10 @@ class UnpairedImages(TensorDataModule):
         half = len(order) // 2
         a, b = np.sort(order[:half]), np.sort(order[half : 2 * half])
         self.halves = (a, b)
-        self.splits = {
-            "train": (torch.cat([x[a], self.to_b(x[b])], dim=1), y[a]),
-            "val": (torch.cat([x[va], self.to_b(x[va])], dim=1), y[va]),
-            "test": (torch.cat([test[0], self.to_b(test[0])], dim=1), test[1]),
+        self.splits = {  # labels as float: no classes are declared (see __init__)
+            "train": (torch.cat([x[a], self.to_b(x[b])], dim=1), y[a].float()),
+            "val": (torch.cat([x[va], self.to_b(x[va])], dim=1), y[va].float()),
+            "test": (torch.cat([test[0], self.to_b(test[0])], dim=1), test[1].float()),
         }
         c = x.shape[1]
         self.domain_channels = c
