@@ -39,6 +39,7 @@ OUT_SHAPES: dict[str, list[tuple[int, ...]]] = {
     "conv_vae": [(2, 1, 28, 28), (2, 16), (2, 16)],
     "gan": [(2, 1, 28, 28)],
     "dcgan": [(2, 1, 28, 28)],
+    "ddpm_unet": [(2, 1, 28, 28)],  # ε̂, the shape of x_t
     "cyclegan": [(2, 1, 28, 28)],
     "siamese": [(2, 64)],
     "simclr": [(2, 64)],

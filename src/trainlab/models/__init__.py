@@ -11,6 +11,7 @@ from trainlab.models import (  # noqa: F401 - importing a family module register
     capsule,
     cyclegan,
     densenet,
+    diffusion,
     efficientnet,
     gan,
     googlenet,
