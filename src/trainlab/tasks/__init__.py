@@ -8,6 +8,7 @@ from trainlab.tasks import (  # noqa: F401 - importing a task module registers i
     classification,
     contrastive_divergence,
     cyclegan,
+    diffusion,
     distillation,
     dqn,
     forecasting,

@@ -1,7 +1,8 @@
 """``sample_grid``: a callback that saves an image grid of generated samples every N epochs.
 
 For generative models with a latent space: ``gan``/``dcgan`` (``model.generator(z)``, tanh
-output) and ``vae``/``conv_vae`` (``model.decode(z)``, sigmoid output). The latent codes are
+output) and ``vae``/``conv_vae`` (``model.decode(z)``, sigmoid output); and for tasks with a
+``sample_images(model, n, generator)`` method (``diffusion``: DDIM from noise). The latent codes are
 the same every epoch (drawn once from a private, seeded RNG), so the grids show one set of
 samples evolving; the training RNG, the weights and the train/eval mode are left as they were,
 so a run with the callback ends with the same weights as one without.
@@ -84,14 +85,20 @@ class SampleGrid:
             return
         model = bare_model(state.model)
         latent = getattr(model, "latent_dim", None)
-        if latent is None:
+        task = getattr(state, "task", None)
+        if latent is None and not callable(getattr(task, "sample_images", None)):
             return
         device = next(model.parameters()).device
-        z = torch.randn(self.n, int(latent), generator=torch.Generator().manual_seed(self.seed))
+        gen = torch.Generator().manual_seed(self.seed)
         was_training = model.training
         model.eval()  # batch norm on running statistics: samples do not depend on each other
         try:
-            images = decode_latents(model, z.to(device))
+            if latent is not None:
+                z = torch.randn(self.n, int(latent), generator=gen)
+                images = decode_latents(model, z.to(device))
+            else:  # a task that samples itself (diffusion: from noise, with the EMA weights)
+                net = bare_model(state.ema.module) if state.ema is not None else model
+                images = task.sample_images(net, self.n, gen)  # type: ignore[union-attr]
         finally:
             model.train(was_training)
         if images is None:
