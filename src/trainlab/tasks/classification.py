@@ -10,6 +10,7 @@ from torch import nn
 
 from trainlab.errors import ConfigError
 from trainlab.metrics.registry import build_metric
+from trainlab.tasks.attacked import AdversarialOptions, Attacker
 from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.losses import get_loss
 from trainlab.tasks.mixing import mix_batch
@@ -50,9 +51,14 @@ class ClassificationTask:
         tta: str | None = None,
         loss_options: dict[str, Any] | None = None,
         metrics: list[str] | None = None,
+        adversarial: AdversarialOptions | None = None,
     ) -> None:
         if cutmix_alpha < 0 or mixup_alpha < 0:
             raise ConfigError("task.mixup_alpha / task.cutmix_alpha: must be ≥ 0")
+        if adversarial is not None and (mixup_alpha > 0 or cutmix_alpha > 0):
+            raise ConfigError("task.adversarial: not together with mixup_alpha / cutmix_alpha")
+        # Adversarial training (trainlab.tasks.attacked): every training batch attacked.
+        self.attacker = Attacker(adversarial) if adversarial is not None else None
         self.loss_fn = get_loss(loss, options=loss_options, kind="classification")
         if label_smoothing and not getattr(self.loss_fn, "smooths", False):
             raise ConfigError(
@@ -74,9 +80,13 @@ class ClassificationTask:
                 f"task.tta: '{self.tta}' needs image data (C, H, W samples); "
                 f"the data's samples have shape {shape}"
             )
+        if self.attacker is not None:
+            self.attacker.setup(data)  # the value range and normalisation the attack works in
 
     def train_step(self, model: nn.Module, batch: Batch) -> StepOutput:
         x, y = batch
+        if self.attacker is not None:
+            return self.attacker.step(model, x, y, self.loss_fn, self.label_smoothing)
         if self.mixup_alpha > 0 or self.cutmix_alpha > 0:
             if self.cutmix_alpha > 0 and x.dim() != 4:
                 raise ConfigError("task.cutmix_alpha: CutMix needs image batches (N, C, H, W)")
@@ -176,15 +186,18 @@ def classification(
     tta: str | None = None,
     loss_options: dict[str, Any] = {},  # noqa: B006 - never mutated
     metrics: list[str] = [],  # noqa: B006 - never mutated
+    adversarial: AdversarialOptions | None = None,
 ) -> ClassificationTask:
     """Cross-entropy (with optional label smoothing) or one-vs-rest BCE over K classes;
     ``mixup_alpha``/``cutmix_alpha`` > 0 turn on Mixup/CutMix in training; ``tta: flip``
     averages each evaluation's class probabilities over the image and its mirror image.
     ``loss``: a built-in or registered loss (``trainlab list losses``), ``loss_options`` its
     options; ``metrics``: extra metrics by name (``trainlab list metrics``, or a torchmetrics
-    class name) reported as ``val/<name>`` and ``test/<name>``."""
+    class name) reported as ``val/<name>`` and ``test/<name>``; ``adversarial``
+    (``{method: pgd, eps: 0.1, steps: 5, mix: 0.5}``) trains on attacked batches
+    (``trainlab.tasks.attacked``)."""
     return ClassificationTask(
-        loss, label_smoothing, mixup_alpha, cutmix_alpha, tta, loss_options, metrics
+        loss, label_smoothing, mixup_alpha, cutmix_alpha, tta, loss_options, metrics, adversarial
     )
 
 
