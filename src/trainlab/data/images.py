@@ -444,9 +444,11 @@ def image_folder(
     ``on_error: skip`` drops unreadable images at setup, warns, and ``describe()`` counts them.
     Random transforms are seeded per (seed, epoch, sample): a resumed epoch sees the same
     augmented images, with any number of workers.
-    ``cache``: ``auto`` decodes the folder once into memory when it fits ``cache_budget_mb``
-    (MiB; default 25 % of the RAM available at set-up, and of the free GPU memory on CUDA),
-    else streams; ``always`` fails when it does not fit; ``never`` streams. Cached evaluation
+    ``cache``: ``auto`` decodes the folder once into memory when it fits the budget, else
+    streams; ``always`` fails when it does not fit; ``never`` streams.
+    ``cache_budget_mb``: that budget in MiB (default 25 % of the RAM available at set-up, and
+    of the free GPU memory on CUDA; the store counts with its padded/mirrored training copy).
+    Cached evaluation
     batches equal the streamed ones bitwise; cached training with only flip/padded-crop
     augmentation draws other flips and shifts (same distributions), see
     :mod:`trainlab.data.image_cache`. The run's log says which path was taken and why.
