@@ -55,6 +55,16 @@ def test_unaugmented_cached_batches_equal_streamed_ones_bitwise(imgs: Path) -> N
             assert same(batches(stream, split, epoch), batches(cached, split, epoch)), split
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_store_gives_the_cpu_batches(imgs: Path) -> None:
+    m = build(imgs, transforms=BATCHED)
+    ref = batches(m, "train", 1)
+    m.setup("cuda")  # set up again on another device: the store follows
+    got = batches(m, "train", 1)
+    assert got[0][0].is_cuda and same(ref, [(x.cpu(), y.cpu()) for x, y in got])
+
+
 def test_per_sample_transforms_give_the_streamed_tensors_without_opening_files(
     imgs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -186,7 +186,9 @@ class ImageFolderData:
 
     def setup(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
-        if self.split_samples:
+        if self.split_samples:  # set up already: only the batched stores follow the device
+            self.on_device = {k: (x.to(self.device), y.to(self.device))
+                              for k, (x, y) in self.on_device.items()}  # fmt: skip
             return
         folders = split_folders(Path(self.root), self.opts["layout"])
         self.layout = "classes" if folders is None else "splits"
