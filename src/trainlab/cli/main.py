@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainlab.cli.analyze",
     "trainlab.cli.report",
     "trainlab.cli.sample",
+    "trainlab.cli.generative",
     "trainlab.cli.doctor",
     "trainlab.cli.plugins",
     "trainlab.cli.verify",

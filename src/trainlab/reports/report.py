@@ -18,6 +18,7 @@ from trainlab.reports.attention import attention_section
 from trainlab.reports.attention import figures as attention_figures
 from trainlab.reports.page import esc, fmt, image, page, section, table, write_atomic
 from trainlab.reports.rundata import RunData, load_run
+from trainlab.reports.samples import samples_section
 
 __all__ = ["build_report", "make_figures", "class_stats", "confused_pairs"]
 
@@ -130,6 +131,7 @@ def render(run: RunData, figures: dict[str, Path | None]) -> str:
             image(figures.get("lr"), "learning rate per step"),
         ),
         _evaluation_section(run, figures),
+        samples_section(run),
         insight.top_losses_section(run, figures),
         attention_section(run, figures),
         insight.norms_section(figures),
