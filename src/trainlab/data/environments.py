@@ -19,7 +19,7 @@ An epoch is ``batches_per_epoch`` batches, i.e. optimizer steps. A batch is ``(x
 truncation ends the episode (``episode_end``) but is not ``terminated``.
 
 The ``val`` and ``test`` splits are ``eval_episodes`` episode starts with fixed seeds
-(``eval_seed + i`` and ``test_seed + i``): ``x`` the first observations, ``y`` the seeds (int64);
+(``eval_seed + i`` and ``test_seed + i``): ``x`` the first observations, ``y`` the seeds (E, 1);
 the task plays them greedily and reports the mean return (:func:`evaluate_policy`).
 
 Not exactly resumable: the replay buffer and the environment's position are not checkpointed (a
@@ -375,7 +375,8 @@ class _StartsLoader:
         x = np.stack([env.reset(seed=s)[0] for s in seeds]).astype(np.float32)
         env.close()
         dev = self.data.device
-        yield torch.from_numpy(x).to(dev), torch.tensor(seeds, dtype=torch.long, device=dev)
+        # Seeds as a column (E, 1): not class labels, which tools read from 1-D integer targets.
+        yield torch.from_numpy(x).to(dev), torch.tensor(seeds, device=dev).reshape(-1, 1)
 
 
 @register_data("gym")

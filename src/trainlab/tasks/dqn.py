@@ -159,8 +159,8 @@ class DQNTask(EnvironmentTask):
     def act(self, obs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """ε-greedy actions (N,) on the CPU for observations (N, obs_dim); random draws come
         from ``gen`` (the data's generator), so a seeded run repeats itself."""
-        if self.online is None:
-            raise RuntimeError("call task.setup(model, device) first")
+        if self.online is None:  # no model yet (a tool peeking at a batch): uniform actions
+            return torch.randint(0, self.num_actions, (len(obs),), generator=gen)
         n, eps = len(obs), self.epsilon
         self.env_steps += n
         explore = torch.rand(n, generator=gen) < eps

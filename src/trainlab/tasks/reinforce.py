@@ -120,8 +120,8 @@ class ReinforceTask(EnvironmentTask):
     # -- acting ---------------------------------------------------------------------------------
     def act(self, obs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Actions (N,) sampled from π(·|obs) with ``gen`` (the data's generator)."""
-        if self.online is None:
-            raise RuntimeError("call task.setup(model, device) first")
+        if self.online is None:  # no model yet (a tool peeking at a batch): uniform actions
+            return torch.randint(0, self.num_actions, (len(obs),), generator=gen)
         net = self.online
         was_training = net.training
         net.eval()

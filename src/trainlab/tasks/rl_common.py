@@ -2,7 +2,7 @@
 data source, greedy evaluation over fixed-seed episodes, the return metric.
 
 Evaluation (``eval_step``) receives a batch of episode starts from the data (``x`` the first
-observations, ``y`` the seeds), plays every episode to its end with the greedy policy
+observations, ``y`` the seeds, (E, 1)), plays every episode to its end with the greedy policy
 ``argmax_a model(obs)`` and reports ``<split>/return``, the mean return over the episodes, and
 ``<split>/loss`` = −mean return (so that loss-reading tools see lower as better).
 """
@@ -102,7 +102,7 @@ class EnvironmentTask:
         net.eval()  # single observations through batch norm, no dropout
         try:
             policy = greedy_policy(net, self.num_actions, x.device)
-            returns, _ = play_episodes(self.data.make_env, seeds.tolist(), policy)
+            returns, _ = play_episodes(self.data.make_env, seeds.flatten().tolist(), policy)
         finally:
             net.train(was_training)
         r = torch.tensor(returns, dtype=torch.float32, device=x.device)  # (E,)
