@@ -384,3 +384,15 @@ def test_recipe_translates_well_below_the_identity_baseline_and_keeps_classes(
     assert test["test/agree"] > test["test/agree_identity"] + agree_gain, test
     assert test["test/agree"] > 0.5, test  # chance: 0.1
     assert (tmp_path / "cyclegan" / "samples" / "epoch-0001.png").is_file()
+
+
+def test_data_inspection_draws_both_domains_side_by_side(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from trainlab.data.inspect import sample_grid
+
+    data = UnpairedImages(_arrays(side=28), val_fraction=0.2, batch_size=8)
+    data.setup("cpu")
+    path = sample_grid(data, tmp_path / "samples.png", n=4)
+    width, height = Image.open(path).size
+    assert width > 2 * height  # four 28×56 tiles in a row

@@ -94,6 +94,8 @@ def sample_grid(module: DataModule, path: str | Path, split: str = "train", n: i
     names = getattr(module, "classes", None)
     for ax, img, label in zip(axes.flat, x, y, strict=False):
         img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-8)  # display range 0..1
+        if img.shape[0] not in (1, 3):  # e.g. two stacked image domains: side by side, grey
+            img = torch.cat(list(img), dim=-1).unsqueeze(0)
         ax.imshow(
             img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None
         )
