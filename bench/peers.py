@@ -152,6 +152,9 @@ def build_setup(recipe: str, overrides: list[str], epochs: int | None) -> Setup:
     aug = getattr(data, "augment", None)
     from trainlab.data.folder_loader import worker_budget
 
+    if aug is not None and aug.cutout:
+        print(f"note: data.augment.cutout={aug.cutout} is not mirrored in the peers' pipelines")
+
     return Setup(
         exp=exp,
         init=copy.deepcopy(exp.model.state_dict()),
@@ -214,17 +217,23 @@ def run_trainlab(setup: Setup) -> Result:
     res, exp = Result("trainlab"), setup.exp
     clock = EpochClock(setup, res)
 
+    scored: list[nn.Module] = [exp.model]
+
     class Probe:  # on_batch_end of the epoch's last step: training done, validation next
         def on_epoch_start(self, state: Any) -> None:
             clock.start()
 
         def on_batch_end(self, state: Any) -> None:
             if state.batch >= state.steps_per_epoch:
-                clock.stop(state.model)
+                # What trainlab evaluates: the weight average when the recipe keeps one.
+                scored[0] = state.ema.module if state.ema is not None else state.model
+                clock.stop(scored[0])
 
+    if exp.cfg.train.ema_decay:
+        res.note = "EMA of the weights (the peers here train without one)"
     exp.trainer.callbacks = [*exp.trainer.callbacks, Probe()]
     exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule)
-    res.test_acc = score(setup, exp.model, "test")
+    res.test_acc = score(setup, scored[0], "test")
     return res
 
 
@@ -513,7 +522,10 @@ def main() -> None:
         f"loader workers {setup.workers}"
     )
     results = [run_trainlab(setup)]
-    for name in args.peers.split(","):
+    names = [n for n in args.peers.split(",") if n]
+    if set(names) - set(PEERS):
+        raise SystemExit(f"--peers: choose from {', '.join(PEERS)}")
+    for name in names:
         try:
             __import__(name)
         except ImportError as e:
