@@ -13,7 +13,7 @@ from test_image_folder import make_folder
 
 from trainlab.data import folder_loader
 from trainlab.data.base import DATA
-from trainlab.data.image_cache import CachedTensorLoader, plan_cache
+from trainlab.data.image_cache import CachedTensorLoader, decode_images, plan_cache, stored_shape
 from trainlab.data.images import ImageFolderData, ImageTransforms
 from trainlab.errors import DataError
 
@@ -108,6 +108,23 @@ def test_batched_draws_are_per_sample_and_resume_exactly(imgs: Path) -> None:
     x4, y4 = (torch.cat(t) for t in zip(*full, strict=True))
     x8, y8 = (torch.cat(t) for t in zip(*batches(wide, "train", 4), strict=True))
     assert torch.equal(y4, y8) and torch.equal(x4, x8)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+@pytest.mark.parametrize("resize", [None, 7])
+def test_decoding_equals_torchvision_to_image_and_resize(
+    tmp_path: Path, mode: str, resize: int | None
+) -> None:
+    from torchvision.transforms import v2
+
+    root = make_folder(tmp_path / "imgs", per_class=1, size=(12, 9))  # not square
+    paths = sorted(str(p) for p in root.rglob("*.png"))
+    steps = [v2.ToImage()] + ([v2.Resize(resize, antialias=True)] if resize else [])
+    for path, (x, size) in zip(paths, decode_images(paths, mode, resize, 2), strict=True):
+        image = Image.open(path).convert(mode)
+        want = v2.Compose(steps)(image).as_subclass(torch.Tensor)
+        assert size == (12, 9) and x.dtype == torch.uint8 and torch.equal(x, want)
+        assert x.shape == stored_shape(path, mode, resize)
 
 
 def test_budget_auto_streams_always_fails_never_streams(imgs: Path) -> None:

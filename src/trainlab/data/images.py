@@ -183,6 +183,7 @@ class ImageFolderData:
         self.store: dict[str, torch.Tensor] = {}  # decoded (N, C, H, W) uint8 per split, CPU
         self.on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # batched splits
         self._decoded: dict[str, torch.Tensor] = {}  # path → image, until stacked
+        self._shape: tuple[int, int, int] = (0, 0, 0)  # first image's (C, H, W), once planned
 
     def setup(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
@@ -240,6 +241,7 @@ class ImageFolderData:
                 continue  # reported by name when the images are decoded
         if shape is None:
             return
+        self._shape = shape
         aug = batched_augment(t, shape)
         _, h, w = shape
         pad = aug.translate if aug else 0
@@ -293,7 +295,7 @@ class ImageFolderData:
         mode = self.opts["mode"]
         if not self.cache.cached:
             return [_size_or_error(p, mode) for p in paths]
-        out = decode_images(paths, mode, self.transforms.resize, decode_threads())
+        out = decode_images(paths, mode, self.transforms.resize, decode_threads(self._shape))
         for path, r in zip(paths, out, strict=True):
             if not isinstance(r, DataError):
                 self._decoded[path] = r[0]
