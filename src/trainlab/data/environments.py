@@ -397,7 +397,16 @@ def gym(
 ) -> GymData:
     """A Gymnasium environment played by the task's agent (``dqn``, ``reinforce``); needs
     ``pip install 'trainlab[rl]'``. Evaluation: mean greedy return over ``eval_episodes``
-    episodes seeded from ``eval_seed`` (val) and ``test_seed`` (test)."""
+    episodes seeded from ``eval_seed`` (val) and ``test_seed`` (test).
+
+    >>> data = gym(warmup_steps=100, eval_episodes=3)
+    >>> data.setup(torch.device("cpu"))
+    >>> x, y = next(data.loader("train").iter_epoch(0))   # no agent bound: random actions
+    >>> x.shape, y.shape, data.num_classes
+    (torch.Size([64, 4]), torch.Size([64, 8]), 2)
+    >>> next(data.loader("val").iter_epoch(0))[1].flatten().tolist()
+    [10000, 10001, 10002]
+    """
     return GymData(env, max_episode_steps, batch_size, buffer_size, warmup_steps, train_every,
                    batches_per_epoch, episodes_per_batch, eval_episodes, eval_seed, test_seed,
                    seed)  # fmt: skip
