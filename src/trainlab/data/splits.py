@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import WeightedRandomSampler
 
+from trainlab.data.stratify import shuffle_split
 from trainlab.errors import ConfigError, DataError
 
 __all__ = [
@@ -95,12 +96,10 @@ def holdout_split(
                 f" test_fraction={test_fraction}); provide more rows or larger fractions"
             )
     idx = np.arange(n)
-    # sklearn's rounding for an int test_size is exact, so the sizes above are the sizes we get.
-    from sklearn.model_selection import train_test_split  # lazy: sklearn imports in ~0.5 s
-
-    rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=labels)
+    # Integer sizes are taken as they are, so the sizes above are the sizes we get.
+    rest, test = shuffle_split(idx, test_size=n_test, seed=seed, labels=labels)
     rest_y = None if labels is None else labels[rest]
-    train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=rest_y)
+    train, val = shuffle_split(rest, test_size=n_val, seed=seed + 1, labels=rest_y)
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
@@ -130,9 +129,7 @@ def split_off(
                 f"{where}: the {split} split is {what} ({n} training samples, "
                 f"{name}_fraction={fraction}); provide more images or a larger fraction"
             )
-    from sklearn.model_selection import train_test_split  # lazy: sklearn imports in ~0.5 s
-
-    rest, part = train_test_split(np.arange(n), test_size=k, random_state=seed, stratify=labels)
+    rest, part = shuffle_split(np.arange(n), test_size=k, seed=seed, labels=labels)
     return np.sort(rest), np.sort(part)
 
 
@@ -216,13 +213,8 @@ def train_val_indices(
     >>> len(tr), len(va)
     (40, 10)
     """
-    from sklearn.model_selection import train_test_split  # lazy: sklearn imports slowly
-
     idx = np.arange(len(y))
+    labels = y.numpy()
     if subset is not None and subset < len(idx):
-        idx, _ = train_test_split(
-            idx, train_size=subset, stratify=y.numpy(), random_state=split_seed
-        )
-    return train_test_split(
-        idx, test_size=val_fraction, stratify=y.numpy()[idx], random_state=split_seed
-    )
+        idx, _ = shuffle_split(idx, train_size=subset, labels=labels, seed=split_seed)
+    return shuffle_split(idx, test_size=val_fraction, labels=labels[idx], seed=split_seed)
