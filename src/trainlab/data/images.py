@@ -307,7 +307,7 @@ class ImageFolderData:
         decoded, self._decoded = self._decoded, {}
         for split, samples in self.split_samples.items():
             crop = None if split == "train" else self.transforms.crop
-            x = stack_images([decoded[p] for p, _ in samples], crop)
+            x = stack_images([decoded.pop(p) for p, _ in samples], crop)  # frees as it goes
             if x is None:
                 self.store = {}
                 why = f"the {split} images differ in size after resize/crop"
