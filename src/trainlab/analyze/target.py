@@ -251,6 +251,13 @@ def recipe_target(
     cfg = load_config(path, [*overrides, *extra])
     exp = build_experiment(cfg)
     x0, y0 = next(iter(exp.data.loader("train").iter_epoch(0)))  # (N, *input_shape), (N, ...)
+    if hasattr(x0, "graph"):  # node classification: every batch is the whole graph
+        opts = " ".join(f"--opt {k}={v}" for k, v in exp.model_options.items())
+        raise ConfigError(
+            f"analyze: recipe {path} trains on one graph (data '{cfg.data.name}'), a whole graph "
+            f"per batch, so batch sizes do not apply; analyze the model on a graph of B nodes: "
+            f"trainlab analyze {cfg.model.name} {opts} --batch B"
+        )
     channels_last = exp.trainer.channels_last
 
     def make_sample(batch: int) -> Sample:

@@ -63,16 +63,24 @@ class NodeBatch(tuple):  # type: ignore[type-arg]
     ``graph``: a ``torch_geometric.data.Data`` with ``x`` (N, F) and ``edge_index`` (2, E);
     ``index``: (n,) int64 ids of the nodes whose labels this batch scores. A tuple, so that code
     slicing a batch's tensors (the pre-flight check keeps the first samples) slices the node
-    index and keeps the graph whole.
+    index and keeps the graph whole; slicing the batch itself (``batch[:64]``, as code taking
+    the first samples of a batch does) slices its nodes the same way.
 
     >>> b = NodeBatch((None, torch.arange(5)))
     >>> NodeBatch(v[:2] if isinstance(v, torch.Tensor) else v for v in b).index
     tensor([0, 1])
+    >>> b[1:3].index
+    tensor([1, 2])
     """
 
     def __new__(cls, parts: Iterable[Any]) -> NodeBatch:
         graph, index = tuple(parts)
         return super().__new__(cls, (graph, index))
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):  # the first nodes, in the same graph
+            return NodeBatch((self[0], self[1][key]))
+        return super().__getitem__(key)
 
     @property
     def graph(self) -> Data:

@@ -32,6 +32,9 @@ def _batches(module: DataModule, split: str) -> tuple[torch.Tensor, torch.Tensor
     else:
         loader = module.loader(split)
     xs, ys = zip(*loader.iter_epoch(0), strict=True)
+    # Graph data: a batch is the whole graph and a split's node ids; its samples are the
+    # features of those nodes.
+    xs = tuple(x.node_features() if hasattr(x, "node_features") else x for x in xs)
     return torch.cat(xs).cpu(), torch.cat(ys).cpu()
 
 
