@@ -16,6 +16,7 @@ from trainlab.tasks import (  # noqa: F401 - importing a task module registers i
     language_model,
     metric_learning,
     reinforce,
+    node_classification,
     sample_grid,
     seq2seq,
     simclr,
