@@ -14,6 +14,7 @@ from trainlab.models import (  # noqa: F401 - importing a family module register
     diffusion,
     efficientnet,
     gan,
+    gnn,
     googlenet,
     lenet,
     mlp,
