@@ -63,16 +63,18 @@ def add_parsers(sub: Any) -> None:
 def _add_quantize(sub: Any) -> None:
     q = sub.add_parser(
         "quantize",
-        help="int8 model of a run (dynamic, static or qat), with accuracy/size/speed vs float32",
+        help="int8 model of a run (dynamic, static, qat or onnx), with accuracy/size/speed vs "
+        "float32",
         description="dynamic: int8 Linear/LSTM/GRU weights, activations quantised on the fly. "
         "static: PT2E (torchao's X86InductorQuantizer), calibrated on training batches; its "
         "speed needs torch.compile (a minute or more of compiling). qat: quantization-aware "
-        "fine-tuning as an ordinary run (model.qat: true), then converted as static. Writes "
+        "fine-tuning as an ordinary run (model.qat: true), then converted as static. onnx: "
+        "static int8 in onnxruntime (QDQ, calibrated on training batches). Writes "
         "OUT/model.int8.* and OUT/quantize.json; the run directory is not modified.",
     )
     q.add_argument("run", metavar="RUN_DIR")
     q.add_argument("overrides", nargs="*", help="qat: overrides for the fine-tuning run")
-    q.add_argument("--mode", default="dynamic", choices=["dynamic", "static", "qat"])
+    q.add_argument("--mode", default="dynamic", choices=["dynamic", "static", "qat", "onnx"])
     q.add_argument("--out", metavar="DIR", help="default: exports/<run name>-int8-<mode>")
     q.add_argument("--calib-batches", type=int, default=10, metavar="N",
                    help="training batches that calibrate static quantization (10)")  # fmt: skip
