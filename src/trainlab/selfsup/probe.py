@@ -8,8 +8,9 @@ encoder, compute one feature vector per image, then
 - **k-NN**: each test image takes the majority label of its ``k`` nearest training features
   by cosine similarity (scikit-learn's ``KNeighborsClassifier``, distance-weighted).
 
-Features: ``model.encode(x)`` when the model has it and it returns (N, F) (``simclr``: the
-representation before the projection head), else the input of the model's last
+Features: the run's task's ``features(model, x)`` when it defines one (``simclr``: the
+representation before the projection head; ``denoising_autoencoder``: the code of the [0, 1]
+image), else ``model.encode(x)`` when it returns (N, F), else the input of the model's last
 ``nn.Linear`` (a classifier's penultimate features), caught with a forward hook. Every run is
 probed twice: with its best weights (``trained``) and with the weights it started from
 (``random``: the same architecture and seed, freshly initialised), so the figure the training
@@ -56,15 +57,19 @@ class ProbeRow:
         return asdict(self)
 
 
-def feature_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function images (N, …) → features (N, F) for ``model``: ``model.encode`` when it gives
-    (N, F), else the flattened input of the last ``nn.Linear``.
+def feature_fn(model: nn.Module, task: Any = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function images (N, …) → features (N, F) for ``model``: the run's task's
+    ``features(model, x)`` when it has one (it knows what the model was trained on), else
+    ``model.encode`` when that gives (N, F), else the flattened input of the last ``nn.Linear``.
 
     >>> from trainlab.models import create_model
     >>> f = feature_fn(create_model("lenet5"))
     >>> f(torch.zeros(3, 1, 28, 28)).shape
     torch.Size([3, 84])
     """
+    own = getattr(task, "features", None)
+    if callable(own):
+        return lambda x: own(model, x)
     encode = getattr(model, "encode", None)
     if callable(encode):
 
@@ -93,12 +98,13 @@ def _penultimate(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def extract_features(
-    model: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]
+    model: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], task: Any = None
 ) -> Features:
-    """Features and labels of every batch, in eval mode, fp32, as NumPy arrays."""
+    """Features (:func:`feature_fn`) and labels of every batch, in eval mode, fp32, as NumPy
+    arrays."""
     was_training = model.training
     model.eval()
-    f = feature_fn(model)
+    f = feature_fn(model, task)
     feats, labels = [], []
     try:
         for x, y in batches:
@@ -225,8 +231,9 @@ def _probe_one(
     n_train, n_test, seed, k = opts
     model = exp.model.to(device)
     try:
-        train = extract_features(model, _to(device, _batches(data, "train", n_train, seed)))
-        test = extract_features(model, _to(device, _batches(data, "test", n_test, seed)))
+        train = extract_features(model, _to(device, _batches(data, "train", n_train, seed)),
+                                 exp.task)  # fmt: skip
+        test = extract_features(model, _to(device, _batches(data, "test", n_test, seed)), exp.task)
     except (RuntimeError, ValueError) as e:
         raise ConfigError(f"probe: {run_dir} cannot take the first run's images: {e}") from None
     return ProbeRow(

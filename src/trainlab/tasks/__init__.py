@@ -7,6 +7,7 @@ from trainlab.tasks import (  # noqa: F401 - importing a task module registers i
     capsule,
     classification,
     contrastive_divergence,
+    denoising,
     cyclegan,
     diffusion,
     distillation,

@@ -127,9 +127,13 @@ class SimCLRTask:
         x, y = batch
         gen = torch.Generator(device=x.device).manual_seed(self.eval_seed)
         terms = self._terms(model, x, gen)
+        return StepOutput(terms["loss"], self.features(model, x).float(), y)
+
+    def features(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The representation a probe reads: ``model.encode(x)`` (N, F), before the projection
+        head (``model(x)`` for a model without ``encode``)."""
         encode = getattr(model, "encode", None)
-        feats = encode(x) if callable(encode) else model(x)
-        return StepOutput(terms["loss"], feats.float(), y)
+        return encode(x) if callable(encode) else model(x)
 
     def metrics(self, num_classes: int | None) -> MetricCollection:
         from torchmetrics import MetricCollection
