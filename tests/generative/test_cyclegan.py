@@ -353,12 +353,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @needs_fashion
 @pytest.mark.slow
 @pytest.mark.parametrize(("transform", "extra", "ratio", "agree_gain"), [
-    # Inversion: no identity loss (G(b) = b is exactly wrong when G inverts); the judge, trained
-    # on inverted images, cannot read plain ones, so agreement must rise far above them.
-    ("invert", ["task.lambda_identity=0"], 0.3, 0.3),
-    # Thicker strokes: the recipe as it is; the judge reads plain images nearly as well as
-    # thick ones, so the translations only have to keep the classes (no gain required).
-    ("dilate", [], 0.9, -0.05),
+    # Inversion: no identity loss (G(b) = b is exactly wrong when G inverts); 1350 unpaired
+    # pairs, 2 epochs. The judge, trained on inverted images, cannot read plain ones, so
+    # agreement must rise far above theirs. Measured: MAE 0.093 vs 0.765, agree 0.71 vs 0.23.
+    ("invert", ["data.subset=3000", "task.lambda_identity=0"], 0.3, 0.3),
+    # Thicker strokes: the recipe as it is, 2 of its 5 epochs (2700 pairs). The judge reads
+    # plain images nearly as well as thick ones, so the translations only have to keep the
+    # classes.
+    ("dilate", [], 0.85, -0.05),
 ])  # fmt: skip
 def test_recipe_translates_well_below_the_identity_baseline_and_keeps_classes(
     tmp_path: Path, transform: str, extra: list[str], ratio: float, agree_gain: float
@@ -374,7 +376,7 @@ def test_recipe_translates_well_below_the_identity_baseline_and_keeps_classes(
               run_dir=judge_dir, progress=False)  # fmt: skip
     summary = train_run(
         ROOT / "recipes/cyclegan_fashion_mnist.yaml",
-        [f"data.transform={transform}", "data.subset=3000", "train.epochs=2",
+        [f"data.transform={transform}", "train.epochs=2",
          f"task.judge={judge_dir}", *extra, *quiet],
         run_dir=tmp_path / "cyclegan", progress=False,
     )  # fmt: skip
