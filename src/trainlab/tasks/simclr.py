@@ -15,6 +15,8 @@ Evaluation makes its views from a private RNG seeded with ``eval_seed`` (the sam
 evaluation, the training RNG untouched) and, when the data has labels, reports
 ``<split>/knn_acc``: leave-one-out 1-nearest-neighbour accuracy of the encoder's features
 ``model.encode(x)`` of the unaugmented images — labels used for that figure only.
+The loss's scale depends on the batch (chance level is log(2N − 1)): ``val/loss``, over
+``eval_batch_size`` images per batch, is comparable across evaluations, not with ``train/loss``.
 """
 
 from __future__ import annotations
