@@ -4,7 +4,9 @@ distillation against the float32 model in eager PyTorch, on the CPU.
 - ``int8``: static int8 through torchao's PT2E flow (``X86InductorQuantizer``, calibrated on 10
   training batches), run through ``torch.compile`` (oneDNN int8 kernels); ``float32 compiled``
   is the same compiler on the float model, for reference.
-- ``onnxruntime``: ``trainlab export --format onnx --dynamic-batch`` run in onnxruntime.
+- ``onnxruntime``: ``trainlab export --format onnx --dynamic-batch`` run in onnxruntime;
+  ``int8 onnxruntime``: that file as static int8 (``trainlab quantize --mode onnx``: QDQ,
+  per-channel, calibrated on 10 training batches).
 - ``pruned``: ``trainlab prune --structured`` at each ``--amounts`` (channels removed), each
   fine-tuned ``--finetune-epochs`` as an ordinary run; the headline is the largest amount whose
   test accuracy is at most 0.5 points below the original's.
@@ -70,6 +72,7 @@ def train_default(root: Path, epochs: int, threads: int) -> Path:
 def speed_cases(run_dir: Path, root: Path, threads: int) -> tuple[dict[str, Fn], dict[str, float]]:
     """The timed models and the accuracy of each (test split, one view)."""
     from trainlab.compress.measure import accuracy
+    from trainlab.compress.ort_int8 import quantize_onnx_file
     from trainlab.compress.quantize import _compiled, _static
     from trainlab.deploy import export_run, load_artefact, load_run
 
@@ -80,14 +83,18 @@ def speed_cases(run_dir: Path, root: Path, threads: int) -> tuple[dict[str, Fn],
     onnx_path = root / "model.onnx"
     export_run(run_dir, "onnx", onnx_path, dynamic_batch=True)
     ort = load_artefact(onnx_path)
+    quantize_onnx_file(run, onnx_path, root / "model.int8.onnx", calib_batches=10)
+    ort8 = load_artefact(root / "model.int8.onnx")
     cases: dict[str, Fn] = {
         "float32 eager": run.model,
         "float32 compiled": _compiled(run.model),
         "int8 compiled": _compiled(q),
         "onnxruntime": lambda x: torch.from_numpy(ort.run(x.numpy())),
+        "int8 onnxruntime": lambda x: torch.from_numpy(ort8.run(x.numpy())),
     }
     accs = {"float32 eager": accuracy(run.model, test), "int8 compiled": accuracy(q, test),
-            "onnxruntime": accuracy(cases["onnxruntime"], test)}  # fmt: skip
+            "onnxruntime": accuracy(cases["onnxruntime"], test),
+            "int8 onnxruntime": accuracy(cases["int8 onnxruntime"], test)}  # fmt: skip
     return cases, accs
 
 
@@ -172,6 +179,10 @@ def main() -> None:
     print(f"bench int8_acc_drop {(accs[base] - accs['int8 compiled']) * 100:.2f} points")
     print(f"bench onnxruntime_speedup_b1 {lat[base] / lat['onnxruntime']:.2f} x")
     print(f"bench onnxruntime_speedup_b256 {thr['onnxruntime'] / thr[base]:.2f} x")
+    o8 = "int8 onnxruntime"
+    print(f"bench ort_int8_speedup_b1 {lat[base] / lat[o8]:.2f} x")
+    print(f"bench ort_int8_speedup_b256 {thr[o8] / thr[base]:.2f} x")
+    print(f"bench ort_int8_acc_drop {(accs[base] - accs[o8]) * 100:.2f} points")
     ok = [k for k in more if accs[base] - accs[k] <= 0.005]
     best = ok[-1] if ok else list(more)[0]
     print(f"# pruned: {best}{'' if ok else ' (none within 0.5 points; the smallest amount)'}")

@@ -23,7 +23,7 @@ from trainlab.compress.measure import Row, measure, print_table
 from trainlab.deploy.source import LoadedRun, sample_inputs
 from trainlab.errors import TrainlabError
 
-__all__ = ["quantize_onnx"]
+__all__ = ["quantize_onnx", "quantize_onnx_file"]
 
 
 def _modules() -> tuple[Any, Any]:
@@ -71,12 +71,27 @@ def quantize_onnx(run: LoadedRun, odir: Path, calib_batches: int, reps: int,
     writes ``odir/model.int8.onnx`` and ``odir/quantize.json``."""
     from trainlab.deploy import export_run, load_artefact
 
-    onnx, ortq = _modules()
     odir.mkdir(parents=True, exist_ok=True)
     fp32 = odir / "model.fp32.onnx"
     export_run(run.run_dir, "onnx", fp32, dynamic_batch=True)  # checked in onnxruntime
-    name = onnx.load(str(fp32)).graph.input[0].name
     path = odir / "model.int8.onnx"
+    model = quantize_onnx_file(run, fp32, path, calib_batches)
+    done, left = _layers(model)
+    rows = _rows(run, fp32, path, reps, load_artefact)
+    report = {"mode": "onnx", "artefact": str(path), "quantized": done, "left_float": left,
+              "calib_batches": calib_batches, "threads": torch.get_num_threads(),
+              "rows": [r.as_dict() for r in rows]}  # fmt: skip
+    (odir / "quantize.json").write_text(json.dumps(report, indent=2))
+    print_table(f"{run.run_dir.name}: int8 in onnxruntime vs float32 (CPU, "
+                f"{torch.get_num_threads()} threads)", rows, console)  # fmt: skip
+    return report
+
+
+def quantize_onnx_file(run: LoadedRun, fp32: Path, path: Path, calib_batches: int) -> Any:
+    """``fp32`` (an export of ``run``) as static int8 QDQ in ``path``, calibrated on
+    ``calib_batches`` training batches, with the export's metadata; returns the ONNX model."""
+    onnx, ortq = _modules()
+    name = onnx.load(str(fp32)).graph.input[0].name
     root, level = logging.getLogger(), logging.getLogger().level
     root.setLevel(logging.ERROR)  # its advice to pre-process: shape inference fails on these
     try:
@@ -93,15 +108,7 @@ def quantize_onnx(run: LoadedRun, odir: Path, calib_batches: int, reps: int,
     del model.metadata_props[:]
     model.metadata_props.add(key="trainlab", value=json.dumps(meta))
     onnx.save(model, str(path))
-    done, left = _layers(model)
-    rows = _rows(run, fp32, path, reps, load_artefact)
-    report = {"mode": "onnx", "artefact": str(path), "quantized": done, "left_float": left,
-              "calib_batches": calib_batches, "threads": torch.get_num_threads(),
-              "rows": [r.as_dict() for r in rows]}  # fmt: skip
-    (odir / "quantize.json").write_text(json.dumps(report, indent=2))
-    print_table(f"{run.run_dir.name}: int8 in onnxruntime vs float32 (CPU, "
-                f"{torch.get_num_threads()} threads)", rows, console)  # fmt: skip
-    return report
+    return model
 
 
 def _rows(run: LoadedRun, fp32: Path, int8: Path, reps: int, load: Any) -> list[Row]:
