@@ -25,7 +25,7 @@ from torch import nn
 
 from trainlab.errors import ConfigError
 from trainlab.tasks.base import StepOutput, register_task
-from trainlab.tasks.common import to_unit_range
+from trainlab.tasks.common import bare_model, to_unit_range
 
 if TYPE_CHECKING:
     from torchmetrics import MetricCollection
@@ -113,7 +113,7 @@ class DenoisingTask:
     def features(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """The representation of clean images for a probe: ``model.encode`` of what the model
         was trained on ([0, 1] images), (N, latent)."""
-        return model.encode(to_unit_range(x))
+        return bare_model(model).encode(to_unit_range(x))
 
     def metrics(self, num_classes: int | None) -> MetricCollection:
         from torchmetrics import MetricCollection

@@ -30,6 +30,7 @@ from torch import nn
 from trainlab.data.views import ViewSpec, two_views
 from trainlab.errors import ConfigError
 from trainlab.tasks.base import StepOutput, register_task
+from trainlab.tasks.common import bare_model
 
 if TYPE_CHECKING:
     from torchmetrics import MetricCollection
@@ -134,7 +135,7 @@ class SimCLRTask:
     def features(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """The representation a probe reads: ``model.encode(x)`` (N, F), before the projection
         head (``model(x)`` for a model without ``encode``)."""
-        encode = getattr(model, "encode", None)
+        encode = getattr(bare_model(model), "encode", None)  # under DDP/EMA: the inner module
         return encode(x) if callable(encode) else model(x)
 
     def metrics(self, num_classes: int | None) -> MetricCollection:
