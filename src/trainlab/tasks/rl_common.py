@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torchmetrics import MeanMetric
 
 from trainlab.data.environments import Policy, play_episodes
 from trainlab.errors import ConfigError
@@ -23,23 +22,27 @@ from trainlab.tasks.common import bare_model
 if TYPE_CHECKING:
     from torchmetrics import MetricCollection
 
-__all__ = ["EnvironmentTask", "EpisodeReturn", "greedy_policy", "policy_outputs"]
+__all__ = ["EnvironmentTask", "episode_return", "greedy_policy", "policy_outputs"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-class EpisodeReturn(MeanMetric):
-    """Mean of the episode returns passed as ``preds`` (``target`` is ignored: the trainer's
-    evaluation passes both).
+def episode_return() -> Any:
+    """A metric: the mean of the episode returns passed as ``preds`` (``target`` is ignored:
+    the trainer's evaluation passes both). torchmetrics is imported here, not at start-up.
 
-    >>> m = EpisodeReturn()
+    >>> m = episode_return()
     >>> m.update(torch.tensor([10.0, 20.0]), torch.tensor([10.0, 20.0]))
     >>> m.compute()
     tensor(15.)
     """
+    from torchmetrics import MeanMetric
 
-    def update(self, preds: torch.Tensor, target: Any = None) -> None:  # type: ignore[override]
-        super().update(preds)
+    class EpisodeReturn(MeanMetric):
+        def update(self, preds: torch.Tensor, target: Any = None) -> None:  # type: ignore[override]
+            super().update(preds)
+
+    return EpisodeReturn()
 
 
 def policy_outputs(net: nn.Module, obs: torch.Tensor, num_actions: int) -> torch.Tensor:
@@ -117,4 +120,4 @@ class EnvironmentTask:
     def metrics(self, num_classes: int | None) -> MetricCollection:
         from torchmetrics import MetricCollection
 
-        return MetricCollection({"return": EpisodeReturn()})
+        return MetricCollection({"return": episode_return()})
