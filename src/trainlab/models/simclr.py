@@ -74,12 +74,12 @@ class SimCLRNet(nn.Module):
 @register_model("simclr")
 def simclr(
     *,
-    encoder: str = "resnet_small",
+    encoder: str = "resnet_small",  # a registered image model; its last nn.Linear is removed
     encoder_options: dict[str, Any] = {},  # noqa: B006 - never mutated
     in_channels: int = 1,
-    image_size: int = 28,
-    hidden_dim: int = 256,
-    projection_dim: int = 64,
+    image_size: int = 28,  # side of the example input tools feed the model
+    hidden_dim: int = 256,  # width of the projection head's hidden layer
+    projection_dim: int = 64,  # size of the projections NT-Xent compares
 ) -> nn.Module:
     """SimCLR network: a zoo ``encoder`` (its classifier head removed) + a 2-layer projection
     head; ``model(x)`` → projections (N, projection_dim), ``model.encode(x)`` → features.

@@ -127,7 +127,11 @@ class DenoisingTask:
 
 @register_task("denoising_autoencoder")
 def denoising_autoencoder(
-    *, mask_ratio: float = 0.5, patch: int = 4, noise: float = 0.0, eval_seed: int = 0
+    *,
+    mask_ratio: float = 0.5,  # share of the patches blanked in each image, [0, 1)
+    patch: int = 4,  # side of a masked square in pixels
+    noise: float = 0.0,  # standard deviation of added Gaussian noise ([0, 1] images)
+    eval_seed: int = 0,  # seeds the evaluation corruption (the same every evaluation)
 ) -> DenoisingTask:
     """Self-supervised reconstruction (``conv_autoencoder``): blank ``mask_ratio`` of the
     ``patch``-pixel squares and/or add Gaussian ``noise``; reconstruct the clean image."""

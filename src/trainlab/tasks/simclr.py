@@ -151,11 +151,11 @@ class SimCLRTask:
 @register_task("simclr")
 def simclr(
     *,
-    temperature: float = 0.5,
-    crop_scale: tuple[float, float] = (0.35, 1.0),
-    flip: bool = True,
-    jitter: float = 0.2,
-    eval_seed: int = 0,
+    temperature: float = 0.5,  # τ of NT-Xent: lower sharpens the softmax over the negatives
+    crop_scale: tuple[float, float] = (0.35, 1.0),  # crop's share of the image area [low, high]
+    flip: bool = True,  # mirror each view with probability 0.5
+    jitter: float = 0.2,  # contrast × U(1 ± j), brightness + U(±j), normalised units
+    eval_seed: int = 0,  # seeds the evaluation views (the same every evaluation)
 ) -> SimCLRTask:
     """Self-supervised contrastive learning (model ``simclr``): NT-Xent with ``temperature``
     over two views per image (crop of ``crop_scale`` of the area, resized; ``flip``;
