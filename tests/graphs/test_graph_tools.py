@@ -46,3 +46,20 @@ def test_eval_scores_a_finished_run(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["eval", str(run), "--split", "val"]) == 0
     result = json.loads((run / "eval_val.json").read_text())
     assert 0.0 <= result["val/acc"] <= 1.0 and len(result["val/confusion"]) == 4
+
+
+def test_ensemble_of_graph_runs_and_export_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, seed in (("a", 0), ("b", 1)):
+        args = ["train", str(RECIPES / "gcn_karate.yaml"), *FAST, f"seed={seed}"]
+        assert main([*args, "--run-dir", str(tmp_path / name), "--no-progress"]) == 0
+    capsys.readouterr()
+    runs = [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert main(["ensemble", *runs, "--out", str(tmp_path / "ens")]) == 0
+    result = json.loads((tmp_path / "ens" / "ensemble.json").read_text())
+    assert result["n_test"] == 10 and len(result["members"]) == 2  # the 10 test members
+    assert "ensemble" in capsys.readouterr().out
+    code = main(["export", runs[0], "--format", "torchscript", "--out", str(tmp_path / "m.pt")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "graph runs are not supported" in err

@@ -33,9 +33,19 @@ def _test_probs(run: LoadedRun) -> tuple[torch.Tensor, torch.Tensor]:
     ps, ys = [], []
     with torch.no_grad():
         for x, y in run.exp.data.loader("test").iter_epoch(0):
-            ps.append(torch.softmax(run.model(x.cpu()).float(), -1))
+            ps.append(torch.softmax(_logits(run.model, x).float(), -1))
             ys.append(y.cpu())
     return torch.cat(ps), torch.cat(ys)
+
+
+def _logits(model: torch.nn.Module, x: Any) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return model(x.cpu())
+    # Graph data: a node batch (the whole graph and the split's node ids).
+    from trainlab.data.graphs import NodeBatch
+    from trainlab.tasks.node_classification import NodeClassificationTask
+
+    return NodeClassificationTask().logits(model, NodeBatch((x.graph.cpu(), x.index.cpu())))
 
 
 def combine(probs: list[torch.Tensor], method: str) -> torch.Tensor:

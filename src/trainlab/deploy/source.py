@@ -17,7 +17,7 @@ from torch import nn
 
 from trainlab.config.load import load_config
 from trainlab.config.schema import Config
-from trainlab.errors import CheckpointError
+from trainlab.errors import CheckpointError, ConfigError
 from trainlab.plugins import use_run_plugins
 
 __all__ = ["LoadedRun", "load_run", "load_model_only", "input_spec", "sample_inputs",
@@ -143,6 +143,12 @@ def sample_inputs(
         raise CheckpointError(f"{run.run_dir}: the data has no '{split}' split")
     xs, ys, got = [], [], 0
     for x, y in run.exp.data.loader(split).iter_epoch(0):
+        if not isinstance(x, torch.Tensor):  # a graph's node batch: one input is a whole graph
+            raise ConfigError(
+                f"{run.run_dir}: trained on graph data (data '{run.cfg.data.name}': each input "
+                "is a whole graph); this tool takes runs whose inputs are tensors (images, "
+                "table rows, token ids): graph runs are not supported"
+            )
         xs.append(x.cpu())
         ys.append(y.cpu())
         got += len(x)
