@@ -289,7 +289,8 @@ class Trainer:
         return AveragedModel(model, multi_avg_fn=fn, use_buffers=True)
 
     def _as_input(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last and x.dim() == 4:
+        # (Graph data's inputs are node batches, not tensors: left as they are.)
+        if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
