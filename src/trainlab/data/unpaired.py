@@ -16,10 +16,11 @@ A, ``C:`` are B).
   ``T(x)`` — for scoring only.
 
 ``y`` is the class of the A image (float32: the view declares no classes, it is not
-classification data; the cyclegan task's judge compares it with its predictions). ``view: a`` and ``view: b`` are ordinary one-domain
-classification data (all training images, plain or transformed; normalised like
-``fashion_mnist``): a classifier trained on ``view: b`` judges translations (the cyclegan
-task's ``judge``).
+classification data; the cyclegan task's judge compares it with its predictions).
+
+``view: a`` and ``view: b`` are ordinary one-domain classification data (all training images,
+plain or transformed; normalised like ``fashion_mnist``): a classifier trained on ``view: b``
+judges translations (the cyclegan task's ``judge``).
 """
 
 from __future__ import annotations
@@ -169,19 +170,19 @@ def _check(transform: str, dilate_size: int, view: str, val_fraction: float) -> 
 @register_data("unpaired_fashion_mnist")
 def unpaired_fashion_mnist(
     *,
-    transform: str = "dilate",
-    dilate_size: int = 3,
-    view: str = "unpaired",
-    root: str | None = None,
-    batch_size: int = 64,
-    eval_batch_size: int = 500,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    subset: int | None = None,
-    test_subset: int | None = None,
-    download: bool = True,
-    seed: int = 0,
-    augment: Augment = Augment(),
+    transform: str = "dilate",  # domain B = T(A): dilate, invert, rotate90
+    dilate_size: int = 3,  # side of the max filter (odd)
+    view: str = "unpaired",  # unpaired (A and B stacked), a or b (one domain, classification)
+    root: str | None = None,  # folder of the four Fashion-MNIST files
+    batch_size: int = 64,  # training samples per step
+    eval_batch_size: int = 500,  # samples per evaluation batch
+    val_fraction: float = 0.1,  # held-out share of the training file (stratified)
+    split_seed: int = 0,  # seeds the val split and the A/B halves
+    subset: int | None = None,  # stratified subset of the training file, before splitting
+    test_subset: int | None = None,  # first N test images
+    download: bool = True,  # download into the cache when the files are missing
+    seed: int = 0,  # shuffling and augmentation
+    augment: Augment = Augment(),  # training-split augmentation (both domains alike)
 ) -> UnpairedImages:
     """Fashion-MNIST (domain A) and ``transform`` of it (domain B: ``invert``, ``dilate``,
     ``rotate90``), unpaired in training (disjoint halves), paired with the truth in val/test.

@@ -131,12 +131,12 @@ def _init(m: nn.Module) -> None:
 @register_model("cyclegan")
 def cyclegan(
     *,
-    channels: int = 1,
-    width: int = 32,
-    n_down: int = 2,
-    blocks: int = 6,
-    d_width: int = 32,
-    d_layers: int = 2,
+    channels: int = 1,  # channels of one domain's images
+    width: int = 32,  # generator channels after the 7×7 stem (doubled per down step)
+    n_down: int = 2,  # stride-2 down (and up) steps of each generator
+    blocks: int = 6,  # residual blocks at the lowest resolution
+    d_width: int = 32,  # discriminator channels after its first conv
+    d_layers: int = 2,  # stride-2 convs of each PatchGAN (2: 5×5 logits at 28 px)
 ) -> nn.Module:
     """CycleGAN: two ResNet generators (``width`` channels after the stem, ``n_down`` stride-2
     steps, ``blocks`` residual blocks) and two PatchGAN discriminators (``d_width``,

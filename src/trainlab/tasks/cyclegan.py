@@ -295,14 +295,14 @@ def _check_precision(device_type: str) -> None:
 @register_task("cyclegan")
 def cyclegan(
     *,
-    lambda_cycle: float = 10.0,
-    lambda_identity: float = 0.5,
-    pool_size: int = 50,
-    d_lr: float = 2e-4,
-    d_betas: tuple[float, float] = (0.5, 0.999),
-    judge: str | None = None,
-    judge_domain: str = "b",
-    preview: int = 8,
+    lambda_cycle: float = 10.0,  # weight of the cycle-consistency L1 terms
+    lambda_identity: float = 0.5,  # identity L1 weight, × lambda_cycle (0: off)
+    pool_size: int = 50,  # generated images each discriminator's history keeps
+    d_lr: float = 2e-4,  # the discriminators' Adam learning rate
+    d_betas: tuple[float, float] = (0.5, 0.999),  # the discriminators' Adam (β1, β2)
+    judge: str | None = None,  # a classifier run directory: val/agree, agree_identity, …
+    judge_domain: str = "b",  # the judge's domain: b scores G(a), a scores F(T(a))
+    preview: int = 8,  # held-out pairs shown by the translation_grid callback
 ) -> CycleGANTask:
     """CycleGAN: LS adversarial + ``lambda_cycle``·cycle + ``lambda_cycle·lambda_identity``·
     identity for G and F (the recipe's optimizer); D_A and D_B with the task's Adam on
