@@ -3,6 +3,8 @@ gives the same weights. A model added to the registry is tested here automatical
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -61,8 +63,21 @@ def _expected(name: str) -> list[tuple[int, ...]]:
     return [(2, n_cls)]
 
 
+# Models of an optional extra: skipped, with the reason, where the extra is not installed.
+NEEDS = {n: "torch_geometric" for n in ("gcn", "graphsage", "gat")}
+
+
+def _param(name: str, slow: bool = False) -> object:
+    marks = [pytest.mark.slow] if slow else []
+    module = NEEDS.get(name)
+    if module is not None and importlib.util.find_spec(module) is None:
+        reason = f"{module} not installed (pip install 'trainlab[graphs]')"
+        marks.append(pytest.mark.skip(reason=reason))
+    return pytest.param(name, marks=marks)
+
+
 def _params() -> list:
-    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in list_models()]
+    return [_param(n, slow=n in HEAVY) for n in list_models()]
 
 
 @pytest.mark.parametrize("name", _params())
@@ -80,7 +95,7 @@ def test_forward_backward(name: str) -> None:
     assert all(torch.isfinite(g).all() for g in grads)
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n not in HEAVY])
+@pytest.mark.parametrize("name", [_param(n) for n in list_models() if n not in HEAVY])
 def test_same_seed_same_weights(name: str) -> None:
     kwargs = SMALL.get(name, {})
     torch.manual_seed(1)
