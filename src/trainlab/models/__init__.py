@@ -13,6 +13,7 @@ from trainlab.models import (  # noqa: F401 - importing a family module register
     densenet,
     diffusion,
     efficientnet,
+    fast_cnn,
     gan,
     gnn,
     googlenet,

@@ -23,6 +23,12 @@ __all__ = ["fold_batchnorm", "foldable_pairs"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+_MAXPOOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+
+
+def _positive_scale(bn: nn.Module) -> bool:
+    """Every channel's scale ``weight / sqrt(var + eps)`` is positive."""
+    return bn.weight is None or bool((bn.weight > 0).all())
 
 
 def _has_hooks(model: nn.Module) -> bool:
@@ -52,6 +58,13 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
         prev = node.args[0]
         if not isinstance(prev, torch.fx.Node) or prev.op != "call_module":
             continue
+        if type(modules.get(prev.target)) in _MAXPOOLS and _positive_scale(bn):
+            # conv → max-pool → BN: a BN that scales every channel by a positive factor is
+            # monotone per channel, so it commutes with the max and folds into the conv.
+            pool, prev = prev, prev.args[0]
+            single = len(pool.users) == 1 and calls[pool.target] == 1
+            if not single or not isinstance(prev, torch.fx.Node) or prev.op != "call_module":
+                continue
         conv = modules.get(prev.target)
         exact_conv = type(conv) in _CONVS  # subclasses may transform their weights
         if not exact_conv or is_parametrized(conv) or len(prev.users) != 1:
