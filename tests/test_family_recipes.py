@@ -21,7 +21,8 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 # image-classification family → the model its Fashion-MNIST recipe trains
 FAMILIES = {
-    "fashion_mnist": "resnet_small",
+    "fashion_mnist": "fast_cnn",
+    "resnet_small_fashion_mnist": "resnet_small",
     "lenet5_fashion_mnist": "lenet5",
     "mlp_fashion_mnist": "mlp",
     "alexnet_small_fashion_mnist": "alexnet_small",

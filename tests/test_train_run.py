@@ -134,7 +134,6 @@ def test_real_fashion_mnist_slice(tmp_path) -> None:
         "data.subset=2000",
         "data.batch_size=50",
         "data.test_subset=500",
-        "optim.lr=0.05",
         "model.widths=[8,16,32]",
         "train.precision=fp32",
     )
