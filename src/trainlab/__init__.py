@@ -6,29 +6,71 @@
 True
 """
 
-from trainlab import callbacks, data, models, optim, tasks  # noqa: F401 - fill the registries
-from trainlab.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, register_callback
-from trainlab.config.load import load_config, parse_config
-from trainlab.config.schema import Config
-from trainlab.data import Augment, TensorLoader, register_data
-from trainlab.doctor import doctor  # the function (the package stays importable)
-from trainlab.errors import CheckpointError, ConfigError, DataError, TrainlabError
-from trainlab.experiment import build_data, build_experiment, seed_everything
-from trainlab.loading import load_model
-from trainlab.metrics.registry import register_metric
-from trainlab.models import create_model, list_models, register_model
-from trainlab.optim import build_optimizer, build_scheduler
-from trainlab.plugins import import_plugin
-from trainlab.run import evaluate_run, train_run
-from trainlab.studies.batch_size import find_batch_size
-from trainlab.studies.cv import cross_validate
-from trainlab.studies.lr_find import lr_find
-from trainlab.studies.sweep import sweep
-from trainlab.studies.tune import tune
-from trainlab.tasks import register_task
-from trainlab.tasks.losses import register_loss
-from trainlab.train.state import TrainState
-from trainlab.train.trainer import Trainer
+import importlib
+from typing import Any
+
+# The public API is imported on first use (PEP 562): `trainlab --help` and other commands that
+# need no model start without importing torch (~1.8 s). Importing any registry's module
+# (trainlab.models, .data, .tasks, .callbacks) fills that registry with every built-in entry.
+_EXPORTS = {
+    "EarlyStopping": "trainlab.callbacks",
+    "ModelCheckpoint": "trainlab.callbacks",
+    "ProgressBar": "trainlab.callbacks",
+    "register_callback": "trainlab.callbacks",
+    "load_config": "trainlab.config.load",
+    "parse_config": "trainlab.config.load",
+    "Config": "trainlab.config.schema",
+    "Augment": "trainlab.data",
+    "TensorLoader": "trainlab.data",
+    "register_data": "trainlab.data",
+    "doctor": "trainlab.doctor",
+    "CheckpointError": "trainlab.errors",
+    "ConfigError": "trainlab.errors",
+    "DataError": "trainlab.errors",
+    "TrainlabError": "trainlab.errors",
+    "build_data": "trainlab.experiment",
+    "build_experiment": "trainlab.experiment",
+    "seed_everything": "trainlab.experiment",
+    "load_model": "trainlab.loading",
+    "register_metric": "trainlab.metrics.registry",
+    "create_model": "trainlab.models",
+    "list_models": "trainlab.models",
+    "register_model": "trainlab.models",
+    "build_optimizer": "trainlab.optim",
+    "build_scheduler": "trainlab.optim",
+    "import_plugin": "trainlab.plugins",
+    "evaluate_run": "trainlab.run",
+    "train_run": "trainlab.run",
+    "find_batch_size": "trainlab.studies.batch_size",
+    "cross_validate": "trainlab.studies.cv",
+    "lr_find": "trainlab.studies.lr_find",
+    "sweep": "trainlab.studies.sweep",
+    "tune": "trainlab.studies.tune",
+    "register_task": "trainlab.tasks",
+    "register_loss": "trainlab.tasks.losses",
+    "TrainState": "trainlab.train.state",
+    "Trainer": "trainlab.train.trainer",
+}
+
+
+
+_SUBPACKAGES = ("callbacks", "data", "models", "optim", "tasks")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"trainlab.{name}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trainlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))
+
 
 __all__ = [
     "Augment",

@@ -14,6 +14,8 @@ the fix as recipe overrides.
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +51,15 @@ def doctor(target: Any, overrides: list[str] | None = None, **options: Any) -> D
     from trainlab.doctor.preflight import preflight
 
     return preflight(target, overrides, **options)
+
+
+class _CallableModule(types.ModuleType):
+    """``trainlab.doctor`` is both this package and the :func:`doctor` function: whichever
+    of the two a program meets first (``import trainlab.doctor.findings`` or
+    ``trainlab.doctor(...)``), calling it diagnoses."""
+
+    def __call__(self, target: Any, overrides: list[str] | None = None, **options: Any) -> Any:
+        return doctor(target, overrides, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule
