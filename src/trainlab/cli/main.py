@@ -99,12 +99,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     from rich.markup import escape  # docstrings hold [brackets]: text, not markup
     from rich.table import Table
 
-    from trainlab.models.catalog import model_options, model_table, parse_overrides
+    from trainlab.catalog_cache import cached_rows, parse_overrides
 
     words = ([args.name] if args.name else []) + list(args.overrides)
     name = next((w for w in words if "=" not in w), None)
-    overrides = parse_overrides([w for w in words if "=" in w])
     if name:
+        from trainlab.models.catalog import model_options
+
         opts, doc = model_options(name)
         table = Table(title=escape(f"{name}: {doc}" if doc else name))
         for col in ("option", "type", "default"):
@@ -113,13 +114,19 @@ def cmd_models(args: argparse.Namespace) -> int:
             table.add_row(*(escape(c) for c in row))
         Console().print(table)
         return 0
+    overrides = parse_overrides([w for w in words if "=" in w])
     given = ", ".join(f"{k}={v}" for k, v in overrides.items())
     where = f"with {given} where a model takes it" if given else "at each model's defaults"
     table = Table(title=f"registered models (parameters {escape(where)})")
     table.add_column("model")
     table.add_column("parameters", justify="right")
     table.add_column("what")
-    for model, params, doc in model_table(overrides):
+    def build() -> list[tuple[str, int | None, str]]:
+        from trainlab.models.catalog import model_table
+
+        return model_table(overrides)
+
+    for model, params, doc in cached_rows(overrides, build):
         table.add_row(model, f"{params:,}" if params is not None else "?", escape(doc))
     Console().print(table)
     return 0

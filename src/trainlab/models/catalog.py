@@ -12,9 +12,8 @@ import typing
 from typing import Any
 
 import torch
-import yaml
 
-from trainlab.errors import ConfigError
+from trainlab.catalog_cache import parse_overrides
 from trainlab.models.registry import MODELS, list_models
 from trainlab.registry import keyword_options
 
@@ -24,21 +23,6 @@ __all__ = ["model_table", "model_options", "parse_overrides", "count_parameters"
 def _summary(fn: Any) -> str:
     doc = inspect.getdoc(fn) or ""
     return doc.splitlines()[0] if doc else ""
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["num_classes=10", "in_channels=3"]`` → ``{"num_classes": 10, "in_channels": 3}``.
-
-    >>> parse_overrides(["num_classes=10", "image_size=96"])
-    {'num_classes': 10, 'image_size': 96}
-    """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key or "." in key:
-            raise ConfigError(f"models: expected option=value such as num_classes=10, got {item!r}")
-        out[key] = yaml.safe_load(value)
-    return out
 
 
 def count_parameters(name: str, overrides: dict[str, Any] | None = None) -> int | None:
