@@ -2,7 +2,8 @@
 
 The loss falls, and DDIM samples of the trained run sit far closer (Fréchet distance in the
 features of a LeNet trained here) to real test images than uniform noise and than the samples
-of the same network before training. Several minutes on a 2-core CPU.
+of the same network before training. 378 s on this project's 2-core CPU with other jobs running
+(load 3–7).
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ def _have_fashion_mnist() -> bool:
 def test_ddpm_recipe_learns_to_generate_garments(tmp_path: Path) -> None:
     torch.set_num_threads(2)
     cls = train_run(RECIPES / "lenet5_fashion_mnist.yaml",
-                    ["data.subset=6000", "train.epochs=2", "task.label_smoothing=0",
+                    ["data.subset=10000", "train.epochs=3", "task.label_smoothing=0",
                      "train.report=false", "train.tensorboard=false"],
                     run_dir=tmp_path / "lenet", progress=False)  # fmt: skip
-    assert cls["test"]["test/acc"] > 0.7
-    ddpm_overrides = ["data.subset=4000", "data.batch_size=64", "train.epochs=3",
+    assert cls["test"]["test/acc"] > 0.75
+    # ~530 optimizer steps: fewer (180 of batch 64) left samples farther from the data than noise.
+    ddpm_overrides = ["data.subset=6000", "data.batch_size=32", "train.epochs=3",
                       "data.test_subset=200", "task.grid_steps=10", "train.ema_decay=0.99",
                       "train.tensorboard=false"]  # fmt: skip
     summary = train_run(RECIPES / "ddpm_fashion_mnist.yaml", ddpm_overrides,
