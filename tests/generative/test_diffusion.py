@@ -147,7 +147,7 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch() -> None:
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     x = torch.rand(16, 1, 8, 8)
     batch = (x, torch.zeros(16))
-    first = task.eval_step(net, batch).loss  # fixed t and noise (eval_seed)
+    first = task.eval_step(net, batch).loss.detach()  # fixed t and noise (eval_seed)
     assert float(first) == pytest.approx(1.0, abs=0.1)  # ε̂ = 0 at initialisation
     assert torch.equal(first, task.eval_step(net, batch).loss)
     for _ in range(15):
