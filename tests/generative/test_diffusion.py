@@ -156,7 +156,7 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch() -> None:
         assert out.loss.shape == () and out.loss.requires_grad
         out.loss.backward()
         opt.step()
-    assert float(task.eval_step(net, batch).loss) < 0.8 * float(first)
+    assert float(task.eval_step(net, batch).loss.detach()) < 0.8 * float(first)
 
 
 def test_task_refuses_models_that_are_not_noise_predictors() -> None:
