@@ -23,8 +23,10 @@ def _counting_build(calls: list[int]):  # noqa: ANN202 - a tiny closure
 
 @pytest.fixture(autouse=True)
 def _models_not_imported(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The test process has imported the models; the CLI process the cache serves has not.
+    # The test process has imported the models (and other tests' plug-ins); the CLI process
+    # the cache serves has not.
     monkeypatch.delitem(sys.modules, "trainlab.models", raising=False)
+    monkeypatch.setattr(plugins, "loaded_plugins", lambda: [])
 
 
 def test_second_listing_comes_from_the_cache(tmp_path: Path) -> None:
