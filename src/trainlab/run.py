@@ -30,7 +30,6 @@ from trainlab.experiment import (
 from trainlab.optim.schedulers import scale_lr
 from trainlab.plugins import record_plugins, use_run_plugins
 from trainlab.preflight import building, preflight
-from trainlab.preload import preload
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
 from trainlab.tracking.lock import run_lock
 from trainlab.tracking.mlflow_logger import MLflowLogger, check_trackers  # mlflow: lazily
@@ -142,10 +141,6 @@ def _train_run(
     else:
         cfg = cfg if isinstance(cfg, Config) else load_config(cfg, overrides)
         ckpt = None
-    # Needed by the pre-flight (metrics), on_fit_start (TensorBoard) and the first optimizer
-    # step (torch._dynamo): imported meanwhile, while the data is read and the model built.
-    preload("torchmetrics", *(["torch.utils.tensorboard"] if cfg.train.tensorboard else []),
-            "torch._dynamo")  # fmt: skip
     with building(cfg):
         user_cbs = build_callbacks(cfg) + list(extra_callbacks or [])
     check_trackers(cfg.train)  # reports: a missing mlflow fails before a run dir exists

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
-import pytest
 import torch
 import torch.nn.functional as F
 
 from trainlab.models.fast_cnn import PatchWhitening, fast_cnn
 from trainlab.models.registry import create_model
-from trainlab.preload import preload
 from trainlab.train.folding import fold_batchnorm, foldable_pairs
 
 
@@ -85,15 +81,3 @@ def test_a_negative_batch_norm_scale_is_not_folded_through_a_max_pool() -> None:
     assert ("features.0.0", "features.0.2") not in foldable_pairs(model)
     x = torch.randn(8, 1, 28, 28)
     torch.testing.assert_close(fold_batchnorm(model)(x), model(x), atol=1e-5, rtol=1e-4)
-
-
-def test_preload_imports_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
-    thread = preload("colorsys")
-    assert thread is not None
-    thread.join(10)
-    assert "colorsys" in sys.modules
-    assert preload("colorsys") is None  # already there
-    monkeypatch.setenv("TRAINLAB_PRELOAD", "0")
-    monkeypatch.delitem(sys.modules, "wave", raising=False)
-    assert preload("wave") is None and "wave" not in sys.modules
