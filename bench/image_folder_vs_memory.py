@@ -14,7 +14,7 @@ The recipe's ``data.augment`` becomes the folder's transforms (``flip`` → ``fl
 over ``--reps`` turns. Prints a table and ``bench image_folder_vs_memory`` (cache auto / memory,
 goal ≥ 0.90), ``bench image_folder_stream_vs_memory`` and the three samples/s figures.
 
-    .venv/bin/python bench/image_folder_vs_memory.py [recipe] [--reps 3] [--steps 25]
+    .venv/bin/python bench/image_folder_vs_memory.py [recipe] [--reps 3] [--steps 12]
 """
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ def main() -> None:
     ap.add_argument("recipe", nargs="?", default=str(RECIPE))
     ap.add_argument("--images", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--warm", type=int, default=3, help="steps before the clock starts")
-    ap.add_argument("--steps", type=int, default=25, help="steps timed (within epoch 1)")
+    ap.add_argument("--warm", type=int, default=2, help="steps before the clock starts")
+    ap.add_argument("--steps", type=int, default=12, help="steps timed (within epoch 1)")
     args = ap.parse_args()
     recipe = load_recipe(args.recipe)
     rates: dict[str, list[float]] = {"memory": [], "folder_auto": [], "folder_never": []}
