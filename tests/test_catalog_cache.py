@@ -73,7 +73,9 @@ def test_an_unwritable_or_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
 
 
 def test_cached_listing_does_not_import_torch(tmp_path: Path) -> None:
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    # Without the plug-ins an earlier test of this process may have passed on to its children.
+    env = {k: v for k, v in os.environ.items() if k != plugins.ENV_VAR}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
     cmd = [sys.executable, "-c", "import sys; from trainlab.cli.main import main; "
            "main(['models']); print('torch' in sys.modules, file=sys.stderr)"]  # fmt: skip
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
