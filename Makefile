@@ -60,7 +60,7 @@ demo: setup
 	$(BIN)/trainlab train recipes/fashion_mnist.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 
 test: setup browser postgres lint
 	$(BIN)/python -m pytest
