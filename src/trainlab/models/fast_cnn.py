@@ -24,6 +24,8 @@ torch.Size([2, 10])
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,6 +52,8 @@ class PatchWhitening(nn.Module):
         self.register_buffer("weight", torch.zeros(2 * dim, in_channels, kernel, kernel))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self.bias = nn.Parameter(torch.zeros(2 * dim))
+        # The buffer read once on the host, then remembered: no device sync per training step.
+        self._known_fitted = False
 
     @property
     def out_channels(self) -> int:
@@ -67,9 +71,15 @@ class PatchWhitening(nn.Module):
         self.weight.copy_(torch.cat([filters, -filters]))
         self.fitted.fill_(True)
 
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._known_fitted = False  # read the loaded buffer again at the next training step
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and not bool(self.fitted):
-            self.fit(x)
+        if self.training and not self._known_fitted:
+            if not bool(self.fitted):
+                self.fit(x)
+            self._known_fitted = True
         return F.conv2d(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
 
 
