@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trainlab.train.state import TrainState
+if TYPE_CHECKING:  # (importing trainlab.train here would be circular)
+    from trainlab.train.state import TrainState
 
 __all__ = ["JsonlLogger", "read_metrics", "truncate_after"]
 
