@@ -17,7 +17,7 @@ import torch
 
 from trainlab.data.augment import Augment
 from trainlab.data.base import register_data
-from trainlab.data.idx import read_idx
+from trainlab.data.idx import read_idx_cached
 from trainlab.data.memory import TensorDataModule
 from trainlab.data.splits import train_val_indices
 from trainlab.errors import DataError
@@ -115,7 +115,7 @@ def _download(folder: Path, source: IdxSource) -> Path:
 @lru_cache(maxsize=4)
 def load_arrays(folder: str) -> dict[str, torch.Tensor]:
     """The four tensors, parsed once per process: images (N, 1, 28, 28) uint8, labels int64."""
-    out = {k: read_idx(Path(folder) / f) for k, f in FILES.items()}
+    out = {k: read_idx_cached(Path(folder) / f) for k, f in FILES.items()}
     for split in ("train", "test"):
         x, y = out[f"{split}_x"], out[f"{split}_y"]
         if x.dim() != 3 or y.dim() != 1 or len(x) != len(y) or x.numel() == 0:
