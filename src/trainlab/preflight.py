@@ -260,10 +260,22 @@ def _check_outputs(exp: Any, out: Any, y: torch.Tensor) -> None:
             )
 
 
-def _check_metrics(exp: Any, out: Any) -> Any:
+def _check_metrics(exp: Any, out: Any) -> list[str]:
+    """The names of the task's metrics, after scoring the preflight batch with them.
+
+    A task whose optional ``metric_names(num_classes, out)`` hook vouches for its metrics
+    (they will score outputs like ``out``, checked without building them) returns their names
+    and its metrics are not built here: they, and the torchmetrics import (~1 s), wait for the
+    first validation, off the path to the first training step. A hook returning None, or none
+    at all, means the metrics are built and score ``out`` now.
+    """
+    names_hook = getattr(exp.task, "metric_names", None)
+    names = names_hook(exp.data.num_classes, out) if callable(names_hook) else None
+    if names is not None:
+        return list(names)
     metrics = exp.task.metrics(exp.data.num_classes).to(exp.trainer.device)
     if out.preds is None:
-        return metrics
+        return list(metrics.keys())
     try:
         metrics.update(out.preds, out.target)
     except (RuntimeError, ValueError, IndexError) as e:
@@ -272,10 +284,10 @@ def _check_metrics(exp: Any, out: Any) -> Any:
             f"task '{exp.cfg.task.name}': its metrics cannot score the model's outputs "
             f"(predictions {_describe(out.preds)}, targets {_describe(out.target)}): {msg[:300]}"
         ) from None
-    return metrics
+    return list(metrics.keys())
 
 
-def logged_keys(exp: Any, metrics: Any, out: Any) -> set[str]:
+def logged_keys(exp: Any, metric_names: list[str], out: Any) -> set[str]:
     """Metric keys the run will log: ``train/…`` from the loop, ``val/…`` from the task."""
     keys = {"train/loss", "train/loss_epoch", "lr", "train/samples_per_s",
             "train/skipped_batches"}  # fmt: skip
@@ -284,7 +296,7 @@ def logged_keys(exp: Any, metrics: Any, out: Any) -> set[str]:
     for e in out.extras or {}:
         keys |= {f"train/{e}", f"train/{e}_epoch"}
     if exp.data.sizes.get("val", 0) > 0:
-        keys |= {"val/loss", *(f"val/{k}" for k in metrics.keys()),
+        keys |= {"val/loss", *(f"val/{k}" for k in metric_names),
                  *(f"val/{e}" for e in out.extras or {})}  # fmt: skip
     return keys
 
@@ -344,6 +356,6 @@ def preflight(exp: Any, callbacks: list[Any] | None = None, monitors: bool = Tru
     with _rng_untouched():
         out = _forward(exp, (x, y))
         _check_outputs(exp, out, y)
-        metrics = _check_metrics(exp, out)
+        metric_names = _check_metrics(exp, out)
     if monitors:  # (not for evaluating a finished run: its monitors no longer matter)
-        _check_monitors(exp, logged_keys(exp, metrics, out), list(callbacks or []))
+        _check_monitors(exp, logged_keys(exp, metric_names, out), list(callbacks or []))

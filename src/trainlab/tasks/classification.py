@@ -104,6 +104,22 @@ class ClassificationTask:
         # Evaluation loss without smoothing: comparable across recipes.
         return StepOutput(self.loss_fn(logits, y, 0.0), logits.float(), y)
 
+    def metric_names(self, num_classes: int | None, out: StepOutput) -> list[str] | None:
+        """The keys of :meth:`metrics`, when they will surely score outputs like ``out``
+        (logits (N, K) and labels 0..K-1, no extra metrics): preflight then leaves the
+        torchmetrics import to the first validation. None otherwise (preflight scores ``out``).
+        """
+        preds, target = out.preds, out.target
+        if self.extra_metrics or self._sigmoid or not num_classes or preds is None:
+            return None
+        if target is None or preds.dim() != 2 or preds.shape[1] != num_classes:
+            return None
+        if target.dim() != 1 or len(target) != len(preds) or target.is_floating_point():
+            return None
+        if len(target) and not (0 <= int(target.min()) and int(target.max()) < num_classes):
+            return None
+        return sorted(["acc", "precision", "recall", "f1", "acc_per_class", "confusion"])
+
     def metrics(self, num_classes: int | None) -> MetricCollection:
         from torchmetrics import MetricCollection
         from torchmetrics.classification import (

@@ -157,7 +157,9 @@ class Trainer:
         # A loader that already yields this rank's share (DistributedSampler) is not sliced.
         train_sharded = getattr(train_loader, "sharded", False)
         has_val = data.sizes.get("val", 0) > 0
-        val_metrics = task.metrics(data.num_classes).to(self.device) if has_val else None
+        # Built at the first validation: torchmetrics (~1 s to import) stays off the path to
+        # the first training step (preflight names the metrics without building them).
+        val_metrics: Any = None
         if state is None:
             state = TrainState(model=model, optimizer=optimizer, schedule=schedule)
         state.max_epochs, state.steps_per_epoch = self.epochs, len(train_loader)
@@ -250,7 +252,9 @@ class Trainer:
                 record.update({"train/samples_per_s": state.samples_per_s, "lr": state.lr})
                 if state.skipped:
                     record["train/skipped_batches"] = state.skipped
-                if val_metrics is not None:
+                if has_val:
+                    if val_metrics is None:
+                        val_metrics = task.metrics(data.num_classes).to(self.device)
                     val_loader = data.loader("val")
                     # With EMA on, the averaged weights are the ones evaluated and selected.
                     scored = state.ema.module if state.ema is not None else model
@@ -258,7 +262,7 @@ class Trainer:
                 state.epoch += 1
                 state.batch = 0
                 self.log(state, record)
-                if val_metrics is not None:
+                if has_val:
                     self.emit("on_validation_end", state)
                 if schedule is not None and schedule.interval == "epoch":
                     schedule.scheduler.step(state.metrics[schedule.monitor])
