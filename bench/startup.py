@@ -11,15 +11,17 @@ ends, since a run stopped mid-epoch logs no epoch record). That file's modificat
 the wall-clock time just before the subprocess was launched, is ``startup_s``: interpreter start,
 imports, config parsing and validation, reading Fashion-MNIST and splitting it, building the
 model and optimizer, creating the run directory (config.yaml, env.json), the callbacks'
-``on_fit_start`` (TensorBoard writer, progress bar) and the first training step itself
-(forward, backward, optimizer step at batch 256, first-call kernel set-up included). It does not
-include what follows the step (checkpoint, exit). ``report`` and ``eval_test`` are switched off
+``on_fit_start`` (progress bar) and the first training step itself (forward, backward,
+optimizer step at the recipe's batch size, first-call kernel set-up included). It does not
+include what follows the step: the TensorBoard event file (created at the end of the first step,
+with the weights from before it), torchmetrics (imported at the first validation), checkpoint,
+exit. ``report`` and ``eval_test`` are switched off
 only because they run after the measured point. File timestamps come from the kernel's coarse
 clock: a few milliseconds of resolution.
 
 The same clock gives the cheap breakdown: ``config.yaml`` written (experiment built),
-``env.json`` written, the TensorBoard event file created (``on_fit_start``), the first step,
-and process exit. Separately, ``python -c pass``,
+``env.json`` written, the first step, the TensorBoard event file created (right after it), and
+process exit. Separately, ``python -c pass``,
 ``import torch`` and ``import trainlab`` are timed as fresh interpreters. The first repetition
 (cold file cache) is shown apart; medians are over the others.
 
@@ -40,7 +42,7 @@ from _common import RECIPE, ROOT, fmt_spread, spread
 
 STOP_AFTER_ONE = ["train.max_steps=1", "train.log_every=1", "train.report=false",
                   "train.eval_test=false"]  # fmt: skip
-MARKS = ("config.yaml", "env.json", "tb", "metrics.jsonl")  # in the order a run writes them
+MARKS = ("config.yaml", "env.json", "metrics.jsonl", "tb")  # in the order a run writes them
 
 
 def trainlab_command() -> str:
@@ -62,7 +64,7 @@ def one_run(rdir: Path, overrides: list[str]) -> dict[str, float]:
     records = [json.loads(line) for line in (rdir / "metrics.jsonl").read_text().splitlines()]
     if len(records) != 1 or records[0].get("step") != 1:
         sys.exit(f"{rdir}/metrics.jsonl: expected one record, of step 1; got {records}")
-    # tb/ is a folder: its time is that of the event file's creation (on_fit_start), as long as
+    # tb/ is a folder: its time is that of the event file's creation (first step), as long as
     # that file is the only entry; with train.tensorboard=false it does not exist.
     tb = rdir / "tb"
     marks = [m for m in MARKS if m != "tb" or (tb.is_dir() and len(list(tb.iterdir())) == 1)]
@@ -104,8 +106,8 @@ def main() -> None:
     first, timed = runs[0], runs[1:]
     labels = {"config.yaml": "experiment built (config.yaml written)",
               "env.json": "run directory ready (env.json written)",
-              "tb": "TensorBoard writer created (tb/)",
               "metrics.jsonl": "first optimizer step (metrics.jsonl)",
+              "tb": "TensorBoard event file created (tb/)",
               "exit": "process exit (checkpoint, no report)"}  # fmt: skip
     print(f"trainlab train {RECIPE.name} {' '.join(STOP_AFTER_ONE + args.overrides)}")
     print(f"{'seconds from command start to':44s} {'median (spread)':>34s} {'first run':>10s}")

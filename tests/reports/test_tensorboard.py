@@ -138,3 +138,45 @@ def test_resume_continues_the_curves(tmp_path: Path) -> None:
     ]
     got = [(e.step, e.value) for e in load_events(run / "tb").Scalars("train/loss")]
     assert got == want  # steps 1-6 once each: the stale 99s are purged, step 3 is kept
+
+
+@pytest.mark.parametrize("snapshot", [True, False])
+def test_weights_before_training_and_the_first_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshot: bool
+) -> None:
+    """The event file opens after the first step (training starts without the tensorboard
+    import), yet the step-0 histograms show the weights before that step (copied, or written at
+    once for models over SNAPSHOT_MAX parameters) and the first step's records are there."""
+    from trainlab.config.load import parse_config
+    from trainlab.experiment import build_experiment
+    from trainlab.tracking import tensorboard
+
+    if not snapshot:
+        monkeypatch.setattr(tensorboard, "SNAPSHOT_MAX", 0)
+    cfg = {**TINY, "train": {**TINY["train"], "epochs": 1, "log_every": 1}}
+    logger = TensorBoardLogger(tmp_path / "tb", hist_every=50, graph=False, images=0)
+    exp = build_experiment(parse_config(cfg), callbacks=[logger])
+    before = {k: v.detach().clone() for k, v in exp.model.named_parameters()}
+    exp.trainer.fit(exp.model, exp.task, exp.data, exp.optimizer, exp.schedule)
+    acc = load_events(tmp_path / "tb")
+    for name, w in before.items():
+        assert not torch.equal(w, dict(exp.model.named_parameters())[name])  # it did train
+        [h] = acc.Histograms(f"weights/{name}")
+        assert h.step == 0 and h.histogram_value.num == w.numel()
+        assert h.histogram_value.sum == pytest.approx(float(w.sum()), abs=1e-4)
+        assert h.histogram_value.max == pytest.approx(float(w.max()))
+    steps = [e.step for e in acc.Scalars("train/loss")]
+    assert steps[0] == 1 and steps == sorted(set(steps))
+
+
+def test_a_fit_without_steps_still_writes_its_event_file(tmp_path: Path) -> None:
+    model = nn.Linear(3, 2)
+    logger = TensorBoardLogger(tmp_path / "tb", graph=False, images=0)
+    state = TrainState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    logger.on_fit_start(state)
+    logger.on_log(state, {"step": 0, "epoch": 0, "note/value": 3.0})
+    assert not (tmp_path / "tb").exists()  # nothing yet: the writer waits for a step
+    logger.on_fit_end(state)
+    acc = load_events(tmp_path / "tb")
+    assert [e.value for e in acc.Scalars("note/value")] == [3.0]
+    assert {f"weights/{n}" for n, _ in model.named_parameters()} <= set(acc.Tags()["histograms"])

@@ -24,6 +24,9 @@ __all__ = ["TensorBoardLogger"]
 
 # Record fields that are positions, not metrics (they become the x axis instead).
 _POSITION_KEYS = ("step", "epoch")
+# Models up to this many parameters have their weights before training copied at the start and
+# written with the event file's creation, after the first step; larger ones are written at once.
+SNAPSHOT_MAX = 20_000_000
 
 
 class TensorBoardLogger:
@@ -61,6 +64,10 @@ class TensorBoardLogger:
         self.hist_every, self.graph, self.images = hist_every, graph, images
         self.flush_secs = flush_secs
         self.writer: Any = None
+        self._started = False  # between on_fit_start and close()
+        self._purge: int | None = None
+        self._pending: list[dict[str, Any]] = []  # on_log records that came before the writer
+        self._initial: dict[str, torch.Tensor] | None = None  # the weights before training
         self._sample: torch.Tensor | None = None
         self._rest: tuple[torch.Tensor, ...] = ()  # further positional inputs (edge_index, …)
         self._hook: Any = None
@@ -69,16 +76,21 @@ class TensorBoardLogger:
 
     # -- events ------------------------------------------------------------------------------
     def on_fit_start(self, state: TrainState) -> None:
-        # Imported here: the tensorboard package is only needed by runs that write events.
-        from torch.utils.tensorboard import SummaryWriter
-
+        # The writer (and the tensorboard import, ~0.25 s) waits for the end of the first step:
+        # training starts without it. What comes before is kept: the weights before training
+        # (a copy, for models up to SNAPSHOT_MAX parameters) and the first step's records.
         # On resume, purge_step hides events a crashed run wrote after its last checkpoint
         # (taken at state.step, whose records are kept), so curves continue without a
         # doubled tail.
-        purge = state.step + 1 if state.step > 0 else None
-        self.writer = SummaryWriter(str(self.log_dir), purge_step=purge, flush_secs=self.flush_secs)
+        self._purge = state.step + 1 if state.step > 0 else None
+        self._started, self._pending, self._initial = True, [], None
         if state.step == 0:
-            self._histograms(state.model, 0, grads=False)
+            params = dict(state.model.named_parameters())
+            if sum(p.numel() for p in params.values()) <= SNAPSHOT_MAX:
+                self._initial = {name: p.detach().clone() for name, p in params.items()}
+            else:
+                self._open()
+                self._histograms(state.model, 0, grads=False)
         self._grads.start(state.model, state.step)
         self._sample_written = not (self.graph or self.images)
         if not self._sample_written:
@@ -87,8 +99,9 @@ class TensorBoardLogger:
             self._hook = state.model.register_forward_pre_hook(self._capture)
 
     def on_batch_end(self, state: TrainState) -> None:
-        if self.writer is None:
+        if not self._started:
             return
+        self._open()
         if not self._sample_written and self._sample is not None:
             self._write_sample(state.model, state.step)
         if state.step % self.hist_every == 0:
@@ -97,8 +110,12 @@ class TensorBoardLogger:
 
     def on_log(self, state: TrainState, record: dict[str, Any]) -> None:
         if self.writer is None:
+            if self._started:  # written when the writer opens
+                self._pending.append({"step": state.step, **record})
             return
-        step = int(record.get("step", state.step))
+        self._scalars(record, int(record.get("step", state.step)))
+
+    def _scalars(self, record: dict[str, Any], step: int) -> None:
         for key, value in record.items():
             if key in _POSITION_KEYS or isinstance(value, bool):
                 continue
@@ -110,19 +127,39 @@ class TensorBoardLogger:
             self.writer.flush()  # a TensorBoard watching the run sees each epoch promptly
 
     def on_fit_end(self, state: TrainState) -> None:
+        self._open()  # a run that ended before its first step still gets its event file
         self.close()
 
     def on_exception(self, state: TrainState, exc: BaseException) -> None:
+        with contextlib.suppress(Exception):  # the run's own error is the one to report
+            self._open()
         self.close()
 
     def close(self) -> None:
         self._remove_hook()
         self._grads.close()
+        self._started, self._pending, self._initial = False, [], None
         if self.writer is not None:
             self.writer.close()
             self.writer = None
 
     # -- pieces --------------------------------------------------------------------------------
+    def _open(self) -> None:
+        """Create the writer (once per fit) and write what waited for it."""
+        if self.writer is not None or not self._started:
+            return
+        # Imported here: the tensorboard package is only needed by runs that write events.
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(
+            str(self.log_dir), purge_step=self._purge, flush_secs=self.flush_secs
+        )
+        for name, weights in (self._initial or {}).items():
+            self.writer.add_histogram(f"weights/{name}", _finite(weights), 0)
+        pending, self._pending, self._initial = self._pending, [], None
+        for record in pending:
+            self._scalars(record, int(record["step"]))
+
     def _capture(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if args and isinstance(args[0], torch.Tensor):
             self._sample = args[0].detach()
