@@ -18,6 +18,7 @@ the padded store is ``(1 + flip) × (H+2t)(W+2t)/(HW)`` times the split (2.6× f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -73,10 +74,15 @@ class FastTensorLoader(TensorLoader):
     ) -> None:
         super().__init__(x, y, **kw)  # type: ignore[arg-type]
         self.weights, self.raw, self.threads = weights, raw, threads
+
+    @functools.cached_property
+    def windows(self) -> torch.Tensor | None:
+        """The strided view of every window (:func:`window_store`), built at the first batch
+        (a loader built only for its length costs nothing); None without flip/translate."""
         aug = self.augment
-        self.windows: torch.Tensor | None = None
-        if aug is not None and (aug.flip or aug.translate) and x.dim() == 4:
-            self.windows = window_store(x, aug.translate, aug.flip)
+        if aug is not None and (aug.flip or aug.translate) and self.x.dim() == 4:
+            return window_store(self.x, aug.translate, aug.flip)
+        return None
 
     def order(self, epoch: int) -> torch.Tensor:
         if self.weights is None:
