@@ -47,7 +47,8 @@ def _assert_same_outputs(name: str) -> nn.Module:
 
 
 @pytest.mark.parametrize(
-    "name", ["resnet_small", "vgg_small", "googlenet_small", "regnet", "nin_small", "siamese"]
+    "name",
+    ["resnet_small", "vgg_small", "googlenet_small", "regnet", "nin_small", "siamese", "fast_cnn"],
 )
 def test_folding_removes_every_conv_bn_pair_and_keeps_the_outputs(name: str) -> None:
     model = _with_stats(create_model(name))

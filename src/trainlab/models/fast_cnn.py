@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainlab.models.layers import make_act
+from trainlab.models.layers.pool import MaxPool2x2
 from trainlab.models.registry import register_model
 
 __all__ = ["FastCNN", "PatchWhitening", "fast_cnn"]
@@ -95,7 +96,7 @@ class ConvBlock(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, act: str, bn_momentum: float, bn_scale: bool):
         super().__init__(
             nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-            nn.MaxPool2d(2),
+            MaxPool2x2(),
             _norm(c_out, bn_momentum, bn_scale),
             make_act(act),
             nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),

@@ -19,11 +19,13 @@ from collections import Counter
 
 from torch import nn
 
+from trainlab.models.layers.pool import MaxPool2x2
+
 __all__ = ["fold_batchnorm", "foldable_pairs"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-_MAXPOOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+_MAXPOOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, MaxPool2x2)
 
 
 def _positive_scale(bn: nn.Module) -> bool:
@@ -44,8 +46,12 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     import torch.fx
     from torch.nn.utils.parametrize import is_parametrized
 
+    class Tracer(torch.fx.Tracer):  # trainlab's own max-pool is a leaf, as nn.MaxPool2d is
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return isinstance(m, MaxPool2x2) or super().is_leaf_module(m, qualname)
+
     try:
-        graph = torch.fx.symbolic_trace(model).graph
+        graph = Tracer().trace(model)
     except Exception:  # noqa: BLE001 - data-dependent control flow etc.: nothing to fold
         return []
     modules = dict(model.named_modules())
