@@ -23,6 +23,7 @@ from trainlab.tasks.base import StepOutput, Task
 from trainlab.train.distributed import agree_any, all_reduce_sum, init_distributed, shard
 from trainlab.train.events import EVENTS
 from trainlab.train.folding import fold_batchnorm
+from trainlab.train.host_memory import keep_freed_memory
 from trainlab.train.precision import (
     autocast,
     resolve_device,
@@ -75,6 +76,8 @@ class Trainer:
         self.epochs = epochs
         self.progress = progress
         self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults for every batch's activations (host_memory)
         self.dist = init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
