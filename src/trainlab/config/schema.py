@@ -122,9 +122,9 @@ class TrainSection(BaseModel):
     mlflow_experiment: str | None = None
     report: bool = True  # figures + report.html at the end of the run (~1 s)
     sync_batchnorm: bool = False  # under torchrun: batch statistics over all ranks (CUDA)
-    # Evaluate a copy with each batch norm folded into the convolution before it: the same
-    # function (bf16 rounds a few borderline predictions differently), ~1.4x faster for the
-    # default CNN on the CPU.
+    # Evaluate a copy with each batch norm folded into the convolution before it and, on the
+    # CPU, each convolution + ReLU/GELU run as one oneDNN kernel: the same function (bf16
+    # rounds a few borderline predictions differently), faster evaluation.
     fold_batchnorm: bool = True
     # Fine-tuning: the tensors of optim.freeze train from this epoch on (after this many
     # finished epochs); a list gives one epoch per optim.freeze prefix, in the same order

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from typing import Any
 
 from torch import nn
 
 from trainlab.models.layers.pool import MaxPool2x2
 
-__all__ = ["fold_batchnorm", "foldable_pairs"]
+__all__ = ["fold_batchnorm", "foldable_pairs", "replace_module", "trace_graph"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -39,6 +40,21 @@ def _has_hooks(model: nn.Module) -> bool:
     )
 
 
+def trace_graph(model: nn.Module) -> Any:
+    """``model``'s ``torch.fx`` graph, with trainlab's own max-pool kept as one module as
+    ``nn.MaxPool2d`` is; None when the model cannot be traced (data-dependent control flow…)."""
+    import torch.fx
+
+    class Tracer(torch.fx.Tracer):
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return isinstance(m, MaxPool2x2) or super().is_leaf_module(m, qualname)
+
+    try:
+        return Tracer().trace(model)
+    except Exception:  # noqa: BLE001 - any tracing failure: nothing to transform
+        return None
+
+
 def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     """``(conv_name, bn_name)`` for each BatchNorm in eval mode with running statistics that
     takes the output of a plain convolution used nowhere else, each module called once by
@@ -46,13 +62,8 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     import torch.fx
     from torch.nn.utils.parametrize import is_parametrized
 
-    class Tracer(torch.fx.Tracer):  # trainlab's own max-pool is a leaf, as nn.MaxPool2d is
-        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-            return isinstance(m, MaxPool2x2) or super().is_leaf_module(m, qualname)
-
-    try:
-        graph = Tracer().trace(model)
-    except Exception:  # noqa: BLE001 - data-dependent control flow etc.: nothing to fold
+    graph = trace_graph(model)
+    if graph is None:
         return []
     modules = dict(model.named_modules())
     calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
@@ -80,7 +91,7 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
-def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
+def replace_module(model: nn.Module, name: str, module: nn.Module) -> None:
     parent, _, leaf = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, leaf, module)
 
@@ -104,6 +115,6 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     folded = copy.deepcopy(model)
     for conv_name, bn_name in pairs:
         conv, bn = folded.get_submodule(conv_name), folded.get_submodule(bn_name)
-        _replace(folded, conv_name, fuse_conv_bn_eval(conv, bn))
-        _replace(folded, bn_name, nn.Identity())
+        replace_module(folded, conv_name, fuse_conv_bn_eval(conv, bn))
+        replace_module(folded, bn_name, nn.Identity())
     return folded.eval()

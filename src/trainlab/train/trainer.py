@@ -20,6 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from trainlab.data.base import DataModule, Loader
 from trainlab.tasks.base import StepOutput, Task
+from trainlab.train.conv_act import fuse_conv_act
 from trainlab.train.distributed import agree_any, all_reduce_sum, init_distributed, shard
 from trainlab.train.events import EVENTS
 from trainlab.train.folding import fold_batchnorm
@@ -379,12 +380,15 @@ class Trainer:
 
         Metrics stream through torchmetrics (no logits kept); per-class figures and the
         confusion matrix come back as lists. With ``fold_batchnorm`` (the default), a copy of
-        the model with its batch norms folded into the convolutions before them is evaluated:
-        the same predictions, faster (``trainlab.train.folding``).
+        the model with its batch norms folded into the convolutions before them is evaluated,
+        and on the CPU each convolution and the ReLU/GELU after it run as one kernel: the same
+        predictions to float rounding, faster (``trainlab.train.folding``, ``.conv_act``).
         """
         was_training = model.training
         model.eval()
         net = fold_batchnorm(model) if self.fold_batchnorm else model
+        if self.fold_batchnorm and self.device.type == "cpu":  # conv + ReLU/GELU in one kernel
+            net = fuse_conv_act(net, inplace=net is not model)
         metrics.reset()
         loss_sum = torch.zeros((), device=self.device)
         extras: dict[str, torch.Tensor] = {}

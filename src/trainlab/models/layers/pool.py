@@ -24,7 +24,7 @@ import sys
 import torch
 from torch import nn
 
-__all__ = ["MaxPool2x2", "strided_max_pool2x2"]
+__all__ = ["MaxPool2x2", "strided_max_pool2x2", "traced_or_recording"]
 
 
 def strided_max_pool2x2(x: torch.Tensor) -> torch.Tensor:
@@ -34,7 +34,9 @@ def strided_max_pool2x2(x: torch.Tensor) -> torch.Tensor:
     return torch.maximum(rows[..., 0::2], rows[..., 1::2])
 
 
-def _plain_needed() -> bool:
+def traced_or_recording() -> bool:
+    """Gradients are being recorded, or the model is being traced, scripted, compiled or
+    exported: the cases that must see plain PyTorch operators."""
     return (
         torch.is_grad_enabled()
         or torch.jit.is_tracing()
@@ -52,6 +54,6 @@ class MaxPool2x2(nn.MaxPool2d):
         super().__init__(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or _plain_needed():
+        if x.dim() != 4 or traced_or_recording():
             return super().forward(x)
         return strided_max_pool2x2(x)
