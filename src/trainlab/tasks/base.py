@@ -31,7 +31,9 @@ class StepOutput:
     training (e.g. build a second optimizer), ``state_dict()``/``load_state_dict()`` (saved in
     checkpoints), ``optim_module(model)`` (the part of the model the main optimizer updates),
     ``check_data(data)`` (raise ``ConfigError`` when the task cannot use this data, before any
-    training)."""
+    training), ``metric_names(num_classes, out)`` (the keys ``metrics()`` will have, when they
+    will surely score outputs like the preflight batch's ``out``: the metrics are then built
+    at the first validation, not before the first step; None to have preflight score ``out``)."""
 
     loss: torch.Tensor
     preds: torch.Tensor | None = None
