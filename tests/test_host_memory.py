@@ -24,7 +24,7 @@ def faults_of_a_64mb_tensor():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 faults_of_a_64mb_tensor()  # the first time pays in every case
-print(json.dumps({"applied": applied, "faults": [faults_of_a_64mb_tensor() for _ in range(4)]}))
+print(json.dumps({"applied": applied, "faults": [faults_of_a_64mb_tensor() for _ in range(8)]}))
 """
 
 glibc = pytest.mark.skipif(
@@ -45,9 +45,9 @@ def child(env_extra: dict[str, str]) -> dict:
 def test_freed_memory_is_reused_without_page_faults() -> None:
     kept = child({})
     assert kept["applied"] is True
-    # 16,384 pages of 4 KB each time if the memory were unmapped and faulted in again; glibc may
-    # still fault once while its heap settles.
-    assert sorted(kept["faults"])[-2] < 1000, kept
+    # 16,384 pages of 4 KB each time if the memory were unmapped and faulted in again. The heap
+    # grows over the first two or three allocations (alignment slack); after that, none.
+    assert max(kept["faults"][4:]) < 1000, kept
     system = child({"TRAINLAB_SYSTEM_MALLOC": "1"})
     assert system["applied"] is False
     assert min(system["faults"]) > 10_000, system  # glibc's default: unmapped, faulted again
