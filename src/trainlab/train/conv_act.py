@@ -21,7 +21,6 @@ without it gets the model back unchanged.
 from __future__ import annotations
 
 import copy
-from collections import Counter
 from typing import Any
 
 import torch
@@ -96,11 +95,10 @@ def fusable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     ``forward``. Empty when ``torch.fx`` cannot trace the model."""
     import torch.fx
 
-    graph = trace_graph(model)
-    if graph is None:
+    traced = trace_graph(model)
+    if traced is None:
         return []
-    modules = dict(model.named_modules())
-    calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
+    graph, modules, calls = traced
 
     def single(node: Any) -> bool:
         return len(node.users) == 1 and calls[node.target] == 1

@@ -40,9 +40,10 @@ def _has_hooks(model: nn.Module) -> bool:
     )
 
 
-def trace_graph(model: nn.Module) -> Any:
-    """``model``'s ``torch.fx`` graph, with trainlab's own max-pool kept as one module as
-    ``nn.MaxPool2d`` is; None when the model cannot be traced (data-dependent control flow…)."""
+def trace_graph(model: nn.Module) -> tuple[Any, dict[str, nn.Module], Counter[Any]] | None:
+    """``model``'s ``torch.fx`` graph (trainlab's own max-pool kept as one module, as
+    ``nn.MaxPool2d`` is), its modules by name and how often ``forward`` calls each; None when
+    the model cannot be traced (data-dependent control flow…)."""
     import torch.fx
 
     class Tracer(torch.fx.Tracer):
@@ -50,9 +51,11 @@ def trace_graph(model: nn.Module) -> Any:
             return isinstance(m, MaxPool2x2) or super().is_leaf_module(m, qualname)
 
     try:
-        return Tracer().trace(model)
+        graph = Tracer().trace(model)
     except Exception:  # noqa: BLE001 - any tracing failure: nothing to transform
         return None
+    calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
+    return graph, dict(model.named_modules()), calls
 
 
 def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
@@ -62,11 +65,10 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     import torch.fx
     from torch.nn.utils.parametrize import is_parametrized
 
-    graph = trace_graph(model)
-    if graph is None:
+    traced = trace_graph(model)
+    if traced is None:
         return []
-    modules = dict(model.named_modules())
-    calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
+    graph, modules, calls = traced
     pairs = []
     for node in graph.nodes:
         bn = modules.get(node.target) if node.op == "call_module" else None
