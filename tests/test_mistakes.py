@@ -95,6 +95,8 @@ MISTAKES = [
      ["28×28", "32×32", "data.transforms.resize=28", "data.transforms.crop=28"]),
     ("monitor_typo", ["train", "syn.yaml", "train.monitor=val/accuracy"],
      ["train.monitor", "'val/accuracy'", "did you mean 'val/acc'"]),
+    ("batch_size_zero", ["train", "syn.yaml", "data.batch_size=0"],
+     ["data.batch_size", "at least 1, got 0"]),
     ("early_stopping_monitor_typo",
      ["train", "syn.yaml", "callbacks=[{name: early_stopping, monitor: val/los}]"],
      ["callbacks.0.monitor", "did you mean 'val/loss'"]),

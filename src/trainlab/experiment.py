@@ -51,6 +51,10 @@ def _section_options(reg: Registry[Any], sec: RegistrySection, where: str) -> di
 def check_config(cfg: Config) -> None:
     """Check every registry name and option in ``cfg`` before anything is built or written."""
     _section_options(DATA, cfg.data, "data")
+    for key in ("batch_size", "eval_batch_size"):  # every data source takes them as counts
+        value = cfg.data.options().get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            raise ConfigError(f"data.{key}: must be at least 1, got {value}")
     fn = MODELS.get(cfg.model.name, where="model.name")
     validate_options(fn, cfg.model.options(), where="model", entry=f"model '{cfg.model.name}'",
                      optional=_FROM_DATA)  # fmt: skip
