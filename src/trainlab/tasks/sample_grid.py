@@ -7,10 +7,11 @@ the same every epoch (drawn once from a private, seeded RNG), so the grids show 
 samples evolving; the training RNG, the weights and the train/eval mode are left as they were,
 so a run with the callback ends with the same weights as one without.
 
-Recipe use (the folder is relative to the working directory)::
+Recipe use (``dir``, relative to the working directory, is optional: by default the grids go
+to the run directory's ``samples/`` folder)::
 
     callbacks:
-      - {name: sample_grid, dir: runs/gan_digits_samples, every: 1, n: 64}
+      - {name: sample_grid, every: 1, n: 64}   # <run dir>/samples/epoch-NNNN.png
 """
 
 from __future__ import annotations
