@@ -241,3 +241,18 @@ def test_checkpoint_of_tied_weights_round_trips(tmp_path) -> None:
     assert load_checkpoint(path, other)["position"]["step"] == 1
     for (k, a), b in zip(model.state_dict().items(), other.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_best_is_reported_without_checkpoints_too(recipe, tmp_path, mode: str) -> None:
+    """``train.checkpoint: false``: summary.json's best comes from the epoch history, the same
+    value and epoch the checkpointer reports when it runs (sweeps compare trials by it)."""
+    monitor = "val/acc" if mode == "max" else "val/loss"
+    args = ("train.epochs=4", f"train.monitor={monitor}", f"train.monitor_mode={mode}")
+    kept = train(recipe(SYNTH), tmp_path / "kept", *args)
+    bare = train(recipe(SYNTH), tmp_path / "bare", *args, "train.checkpoint=false")
+    assert not (tmp_path / "bare" / "checkpoints").exists()
+    assert kept["best"]["value"] is not None
+    assert bare["best"] == kept["best"]
+    values = [r[monitor] for r in bare["history"]]
+    assert bare["best"]["value"] == (max(values) if mode == "max" else min(values))

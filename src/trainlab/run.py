@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import signal
 import time
@@ -323,7 +324,7 @@ def _finish(
         stop_reason=state.stop_reason or None,
         rollbacks=state.rollbacks,
         final={k: v for k, v in state.metrics.items() if isinstance(v, (int, float))},
-        best={"monitor": cfg.train.monitor, "value": _finite(ckpt.best), "epoch": ckpt.best_epoch},
+        best=_best(cfg, ckpt, state.history),
         history=state.history,
     )
     if cfg.train.eval_test and exp.data.sizes.get("test", 0) > 0 and not state.diverged:
@@ -346,6 +347,22 @@ def _finish(
         for line in exploded:  # loud: the run still ends with exit code 0
             console.print(f"[bold red]warning: {escape(line)}[/]")
     return summary
+
+
+def _best(cfg: Config, ckpt: ModelCheckpoint, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The monitored metric's best value and epoch: the checkpointer's, or with
+    ``train.checkpoint: false`` (no checkpointer ran) the best of the epoch history."""
+    t = cfg.train
+    best = {"monitor": t.monitor, "value": _finite(ckpt.best), "epoch": ckpt.best_epoch}
+    if t.checkpoint:
+        return best
+    values = [(r.get(t.monitor), r["epoch"]) for r in history]
+    scored = [(v, e) for v, e in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if scored:
+        pick = max if t.monitor_mode == "max" else min
+        value, epoch = pick(scored, key=lambda ve: ve[0])
+        best.update(value=value, epoch=epoch)
+    return best
 
 
 def _evaluate_split(exp: Any, split: str, rdir: Path | None = None) -> dict[str, Any]:
