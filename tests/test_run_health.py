@@ -127,3 +127,24 @@ def test_env_records_the_commit_of_trainlab_from_another_folder(tmp_path, monkey
         pytest.skip("trainlab is not running from a git checkout")
     monkeypatch.chdir(tmp_path)  # not a repository
     assert env_info(torch.device("cpu"), "fp32", False)["git_commit"] == head.stdout.strip()
+
+
+def test_loss_rules_follow_the_task() -> None:
+    """The chance-level rules are for classification; games and RL have no loss rules; a VAE's
+    NELBO of ~100 nats on 10-class data is not an 'explosion' (it is not a cross-entropy)."""
+    from trainlab.tasks.autoencoding import AutoencoderTask
+    from trainlab.tasks.rl_common import EnvironmentTask
+    from trainlab.tasks.side_optimizer import DiscriminatorTask
+    from trainlab.tracking.run_health import task_loss_warnings
+
+    nelbo = [{"epoch": e, "train/loss_epoch": v} for e, v in ((1, 160.2), (2, 118.7), (3, 104.9))]
+    assert loss_warnings(nelbo, 10)  # the bare rules, given K = 10, misread it
+    assert task_loss_warnings(AutoencoderTask(), nelbo, 10) == []
+    rising = [{"epoch": 1, "train/loss_epoch": 0.02}, {"epoch": 2, "train/loss_epoch": 0.9}]
+    for task in (EnvironmentTask(), DiscriminatorTask()):
+        assert task_loss_warnings(task, rising, 2) == []
+    assert task_loss_warnings(AutoencoderTask(), rising, None)  # 45× its lowest: still flagged
+    exploded = [{"epoch": 1, "train/loss_epoch": 2.1},
+                {"epoch": 2, "train/loss_epoch": 359816.0, "val/acc": 0.1}]  # fmt: skip
+    assert task_loss_warnings(ClassificationTask(), exploded, 10) == loss_warnings(exploded, 10)
+    assert task_loss_warnings(ClassificationTask(), exploded, 10)

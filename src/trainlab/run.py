@@ -34,7 +34,7 @@ from trainlab.preflight import building, preflight
 from trainlab.tracking.jsonl import JsonlLogger, truncate_after
 from trainlab.tracking.lock import run_lock
 from trainlab.tracking.mlflow_logger import MLflowLogger, check_trackers  # mlflow: lazily
-from trainlab.tracking.run_health import loss_warnings, peak_memory
+from trainlab.tracking.run_health import peak_memory, task_loss_warnings
 from trainlab.tracking.rundir import create_run_dir, env_info, write_json
 from trainlab.tracking.tensorboard import TensorBoardLogger
 from trainlab.tracking.warnings_log import WarningsLog, capture_warnings  # reports: warnings
@@ -338,7 +338,7 @@ def _finish(
         summary["test"] = {k: v for k, v in test.items() if isinstance(v, (int, float))}
     summary["run_dir"] = str(rdir)
     summary["memory"] = peak_memory(exp.trainer.device)  # peak RSS; CUDA max allocated
-    exploded = loss_warnings(state.history, exp.data.num_classes)
+    exploded = task_loss_warnings(exp.task, state.history, exp.data.num_classes)
     if exploded:
         summary["warnings"] = exploded
     if is_main():

@@ -81,6 +81,7 @@ class EnvironmentTask:
     collect = "replay"
     data: Any = None
     num_actions = 0
+    loss_may_rise = True  # a TD or policy loss grows with the returns and value estimates
 
     def check_data(self, data: Any) -> None:
         """Bind to a ``gym`` data source (its training loader then acts with this task)."""

@@ -62,6 +62,7 @@ class DiscriminatorTask:
     (``self.d_side``): the task's checkpoint state is that optimizer's, under ``d_optimizer``."""
 
     d_side: SideOptimizer
+    loss_may_rise = True  # the discriminator's loss climbs as the generator gets better
 
     @property
     def d_optimizer(self) -> torch.optim.Optimizer | None:

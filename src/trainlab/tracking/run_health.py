@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["peak_memory", "loss_warnings"]
+__all__ = ["peak_memory", "loss_warnings", "task_loss_warnings"]
 
 # A final training loss this many times its best value seen during the run: it blew up.
 ROSE_FACTOR = 10.0
@@ -41,6 +41,22 @@ def peak_memory(device: torch.device | str) -> dict[str, float]:
 
 def _finite(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def task_loss_warnings(
+    task: Any, history: list[dict[str, Any]], num_classes: int | None
+) -> list[str]:
+    """:func:`loss_warnings` where its rules mean something for ``task``: the chance-level rules
+    (a uniform guess's loss ln K, accuracy 1/K) for classification only; none at all for tasks
+    whose training loss rises by design (``loss_may_rise``: adversarial games, whose
+    discriminator loss climbs as the generator improves; reinforcement learning, whose TD loss
+    grows with the value estimates). A VAE's NELBO on 10-class digits is not compared with
+    ln 10."""
+    from trainlab.tasks.classification import ClassificationTask
+
+    if getattr(task, "loss_may_rise", False):
+        return []
+    return loss_warnings(history, num_classes if isinstance(task, ClassificationTask) else None)
 
 
 def loss_warnings(history: list[dict[str, Any]], num_classes: int | None) -> list[str]:
