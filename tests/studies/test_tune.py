@@ -142,19 +142,20 @@ def test_pruner_stops_trials_at_the_epoch_boundary(study_files):
 
 def test_diverging_and_raising_trials_fail_and_the_study_goes_on(study_files, recipe):
     recipe_path, space, out = study_files
-    # batch size 0 passes the recipe's checks but raises in training (ZeroDivisionError)
-    space.write_text(SPACE + "data.batch_size: [64, 0]\n")
+    # val_fraction 1.5 passes the recipe's checks (types and names) but the data source
+    # refuses it when the trial builds it (ConfigError inside the trial)
+    space.write_text(SPACE + "data.val_fraction: [0.2, 1.5]\n")
     plan = _plan(recipe_path, ["train.epochs=1"], space, 2, "random", "none", None, None, 1,
                  out, 0, 10)  # fmt: skip
     study = _open_study(plan, create=True)
-    study.enqueue_trial({"optim.lr": 1.0e12, "model.hidden.0": 16, "data.batch_size": 64})
+    study.enqueue_trial({"optim.lr": 1.0e12, "model.hidden.0": 16, "data.val_fraction": 0.2})
     res = tune(recipe_path, ["train.epochs=1"], space=space, trials=2, sampler="random",
                pruner="none", out=out, plots=False)  # fmt: skip
     states = [t["state"] for t in res.trials]
     assert states.count("COMPLETE") == 2
     first = res.trials[0]
     assert first["state"] == "FAIL" and "TrainingDiverged" in first["reason"]
-    raised = [t for t in res.trials if t["params"]["data.batch_size"] == 0]
+    raised = [t for t in res.trials if t["params"]["data.val_fraction"] == 1.5]
     assert raised and all(t["state"] == "FAIL" and "Error" in t["reason"] for t in raised)
 
 
