@@ -4,8 +4,9 @@ On the CPU, ``F.max_pool2d`` with a 2×2 window also computes the argmax indices
 pass needs, even where there is none: for a batch of 1,000 (32, 27, 27) bf16 maps in
 channels-last it takes 5.2 ms, against 3.1 ms for
 ``maximum(maximum(rows even, rows odd) over columns even, … odd)``; the default model's folded
-forward runs at ~28,300 images/s with it against ~25,200 with ``max_pool2d`` (same outputs). The two give the same numbers (the maximum of the same four
-values, NaN propagated alike, the odd last row/column dropped alike), so :class:`MaxPool2x2`
+forward runs at ~28,300 images/s with it against ~25,200 with ``max_pool2d``. The two give the
+same numbers (the maximum of the same four values, NaN propagated alike, the odd last
+row/column dropped alike), so :class:`MaxPool2x2`
 takes the strided path whenever no gradient is being recorded, and ``F.max_pool2d`` otherwise:
 in training (whose backward needs the indices), and while the model is traced, scripted,
 compiled or exported, which therefore see a plain max-pool.
