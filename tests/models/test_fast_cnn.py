@@ -81,3 +81,34 @@ def test_a_negative_batch_norm_scale_is_not_folded_through_a_max_pool() -> None:
     assert ("features.0.0", "features.0.2") not in foldable_pairs(model)
     x = torch.randn(8, 1, 28, 28)
     torch.testing.assert_close(fold_batchnorm(model)(x), model(x), atol=1e-5, rtol=1e-4)
+
+
+def _fit_shard(rank: int, world: int, store: str, x: torch.Tensor, out: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        stem = PatchWhitening(1)
+        stem.train()
+        stem(x.chunk(world)[rank])  # this rank's shard of the first batch
+        torch.save(stem.weight, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_data_parallel_ranks_fit_the_whitening_of_the_whole_batch(tmp_path) -> None:
+    """Two gloo processes, each with half of the first batch, fit the filters one process fits
+    on the whole batch (the patch statistics are summed across ranks)."""
+    import torch.multiprocessing as mp
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 12, 12).cumsum(-1)
+    out = str(tmp_path / "weight")
+    mp.spawn(_fit_shard, args=(2, str(tmp_path / "store"), x, out), nprocs=2)
+    one = PatchWhitening(1)
+    one.train()
+    one(x)
+    w0, w1 = torch.load(f"{out}.0"), torch.load(f"{out}.1")
+    assert torch.equal(w0, w1)  # the same filters on every rank
+    # float32 sums in another order; the small eigenvalues amplify it a little
+    torch.testing.assert_close(w0, one.weight, rtol=2e-3, atol=1e-3)

@@ -62,11 +62,18 @@ class PatchWhitening(nn.Module):
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> None:
-        """Set the filters from the patches of ``x`` (N, C, H, W)."""
+        """Set the filters from the patches of ``x`` (N, C, H, W). Under data parallelism
+        (``torch.distributed`` initialised) every rank calls it on its shard of the first batch,
+        and the patch statistics of all shards are summed: every rank gets the same filters,
+        those one process would fit on the whole batch."""
         k = self.kernel
         patches = F.unfold(x.float(), k).transpose(1, 2).reshape(-1, x.shape[1] * k * k)
-        cov = patches.T @ patches / len(patches)
-        eigvals, eigvecs = torch.linalg.eigh(cov.double())
+        gram = patches.T @ patches
+        count = torch.tensor(float(len(patches)), device=gram.device)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(gram)
+            torch.distributed.all_reduce(count)
+        eigvals, eigvecs = torch.linalg.eigh((gram / count).double())
         filters = (eigvecs.T / torch.sqrt(eigvals.clamp_min(0) + self.eps)[:, None]).float()
         filters = filters.reshape(-1, x.shape[1], k, k)
         self.weight.copy_(torch.cat([filters, -filters]))
