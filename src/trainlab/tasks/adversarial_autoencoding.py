@@ -47,7 +47,7 @@ from trainlab.tasks.autoencoding import ReconLoss, recon_per_sample
 from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.common import bare_model, to_unit_range
 from trainlab.tasks.gan import frozen
-from trainlab.tasks.side_optimizer import DiscriminatorTask, SideOptimizer
+from trainlab.tasks.side_optimizer import DiscriminatorTask, SideOptimizer, refuse_fp16
 
 if TYPE_CHECKING:
     from torchmetrics import MetricCollection
@@ -134,7 +134,7 @@ class AAETask(DiscriminatorTask):
         net = _parts(model)
         if self.d_optimizer is None:  # a hand-written loop need not call setup() first
             self.setup(model, batch[0].device)
-        _check_precision(batch[0].device.type)
+        refuse_fp16("adversarial_autoencoder", batch[0].device.type)
         recon, _, z, _ = self._recon(model, batch[0])  # phase 1
         prior = torch.randn_like(z, dtype=torch.float32)  # N(0, I), as model.sample_prior
         extras = self._d_step(net.discriminator, prior, z.detach().float())  # phase 2
@@ -159,17 +159,6 @@ class AAETask(DiscriminatorTask):
         from trainlab.tasks.task_metrics import MomentGap
 
         return MetricCollection({"z_mean_gap": MomentGap("mean"), "z_std_gap": MomentGap("std")})
-
-
-def _check_precision(device_type: str) -> None:
-    # fp16 needs a gradient scaler, and the trainer's scales the autoencoder's loss only.
-    if torch.is_autocast_enabled(device_type) and (
-        torch.get_autocast_dtype(device_type) == torch.float16
-    ):
-        raise ConfigError(
-            "task adversarial_autoencoder: train.precision fp16 is not supported (the "
-            "discriminator step has no gradient scaler); use bf16 or fp32"
-        )
 
 
 @register_task("adversarial_autoencoder")

@@ -47,7 +47,7 @@ from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.common import bare_model
 from trainlab.tasks.gan import frozen
 from trainlab.tasks.image_pool import ImagePool
-from trainlab.tasks.side_optimizer import DiscriminatorTask, SideOptimizer
+from trainlab.tasks.side_optimizer import DiscriminatorTask, SideOptimizer, refuse_fp16
 
 if TYPE_CHECKING:
     from torchmetrics import MetricCollection
@@ -195,7 +195,7 @@ class CycleGANTask(DiscriminatorTask):
         a, b = _halves(batch[0])  # (N, C, H, W) each, unpaired
         if self.d_optimizer is None:  # a hand-written loop need not call setup() first
             self.setup(model, a.device)
-        _check_precision(a.device.type)
+        refuse_fp16("cyclegan", a.device.type)
         fake_b, fake_a = g(a), f(b)
         d_loss = self._d_step(nets, a, b, fake_a, fake_b)
         with frozen(d_a), frozen(d_b):  # gradients reach G, F through D; D's own stay untouched
@@ -278,17 +278,6 @@ def _check_options(lambda_cycle: float, lambda_identity: float, pool_size: int, 
         raise ConfigError(
             f"task.judge: {judge} is not a trainlab run directory (no config.yaml); give the "
             "run directory of a trained classifier"
-        )
-
-
-def _check_precision(device_type: str) -> None:
-    # fp16 needs a gradient scaler, and the trainer's scales the generators' loss only.
-    if torch.is_autocast_enabled(device_type) and (
-        torch.get_autocast_dtype(device_type) == torch.float16
-    ):
-        raise ConfigError(
-            "task cyclegan: train.precision fp16 is not supported (the discriminator step has "
-            "no gradient scaler); use bf16 or fp32"
         )
 
 

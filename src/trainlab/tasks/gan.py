@@ -43,7 +43,7 @@ from torch import nn
 from trainlab.errors import ConfigError
 from trainlab.tasks.base import StepOutput, register_task
 from trainlab.tasks.common import bare_model, to_unit_range
-from trainlab.tasks.side_optimizer import DiscriminatorTask, SideOptimizer
+from trainlab.tasks.side_optimizer import DiscriminatorTask, SideOptimizer, refuse_fp16
 
 if TYPE_CHECKING:
     from torchmetrics import MetricCollection
@@ -79,17 +79,6 @@ def _players(model: nn.Module) -> tuple[nn.Module, nn.Module, int]:
             "latent_dim; use gan or dcgan"
         )
     return g, d, int(net.latent_dim)
-
-
-def _check_precision(device_type: str) -> None:
-    # fp16 needs a gradient scaler, and the trainer's scales the generator's loss only.
-    if torch.is_autocast_enabled(device_type) and (
-        torch.get_autocast_dtype(device_type) == torch.float16
-    ):
-        raise ConfigError(
-            "task gan: train.precision fp16 is not supported (the discriminator step has no "
-            "gradient scaler); use bf16 or fp32"
-        )
 
 
 class GANTask(DiscriminatorTask):
@@ -148,7 +137,7 @@ class GANTask(DiscriminatorTask):
         real = self._real(batch[0])  # (N, C, H, W)
         if self.d_optimizer is None:  # a hand-written loop need not call setup() first
             self.setup(model, real.device)
-        _check_precision(real.device.type)
+        refuse_fp16("gan", real.device.type)
         z = torch.randn(len(real), latent, device=real.device)
         fake = g(z)
         extras = self._d_step(d, real, fake.detach())

@@ -31,7 +31,7 @@ from trainlab.tasks.common import bare_model
 if TYPE_CHECKING:  # the train package imports the tasks: keep the import graph one-way
     from trainlab.train.state import TrainState
 
-__all__ = ["SampleGrid", "sample_grid", "decode_latents"]
+__all__ = ["GridFolder", "SampleGrid", "sample_grid", "decode_latents"]
 
 
 def decode_latents(model: nn.Module, z: torch.Tensor) -> torch.Tensor | None:
@@ -44,7 +44,29 @@ def decode_latents(model: nn.Module, z: torch.Tensor) -> torch.Tensor | None:
     return None
 
 
-class SampleGrid:
+class GridFolder:
+    """Base of the callbacks that save image grids: where they go. ``self.dir`` when given,
+    else ``<state.run_dir>/samples``; with neither, one warning and no grids."""
+
+    name = "grid"  # the callback's registry name, for the warning
+    dir: Path | None = None
+    _warned = False
+
+    def _folder(self, state: TrainState) -> Path | None:
+        if self.dir is not None:
+            return self.dir
+        if state.run_dir is not None:
+            return Path(state.run_dir) / "samples"
+        if not self._warned:
+            warnings.warn(
+                f"{self.name}: no dir given and no run directory known; no grids saved",
+                stacklevel=2,
+            )
+            self._warned = True
+        return None
+
+
+class SampleGrid(GridFolder):
     """Writes ``<dir>/epoch-0001.png`` … with ``n`` samples in a square-ish grid.
 
     ``dir`` None: ``<state.run_dir>/samples`` when the trainer records a run directory; without
@@ -53,6 +75,8 @@ class SampleGrid:
     >>> from trainlab import train_run                                     # doctest: +SKIP
     >>> train_run("recipes/gan_digits.yaml", extra_callbacks=[SampleGrid("g")])  # doctest: +SKIP
     """
+
+    name = "sample_grid"
 
     def __init__(
         self, dir: str | Path | None = None, *, every: int = 1, n: int = 64, seed: int = 0
@@ -63,19 +87,6 @@ class SampleGrid:
         self.every, self.n, self.seed = every, n, seed
         self._warned = False
         self.written: list[Path] = []
-
-    def _folder(self, state: TrainState) -> Path | None:
-        if self.dir is not None:
-            return self.dir
-        if state.run_dir is not None:
-            return Path(state.run_dir) / "samples"
-        if not self._warned:
-            warnings.warn(
-                "sample_grid: no dir given and no run directory known; no grids saved",
-                stacklevel=2,
-            )
-            self._warned = True
-        return None
 
     @torch.no_grad()
     def on_epoch_end(self, state: TrainState) -> None:

@@ -8,7 +8,21 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["SideOptimizer", "DiscriminatorTask"]
+from trainlab.errors import ConfigError
+
+__all__ = ["SideOptimizer", "DiscriminatorTask", "refuse_fp16"]
+
+
+def refuse_fp16(task: str, device_type: str) -> None:
+    """A one-line error under fp16 autocast: fp16 needs a gradient scaler, and the trainer's
+    scales the task's main loss only, so the discriminator step would run unscaled."""
+    if torch.is_autocast_enabled(device_type) and (
+        torch.get_autocast_dtype(device_type) == torch.float16
+    ):
+        raise ConfigError(
+            f"task {task}: train.precision fp16 is not supported (the discriminator step has no "
+            "gradient scaler); use bf16 or fp32"
+        )
 
 
 class SideOptimizer:

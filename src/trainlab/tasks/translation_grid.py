@@ -13,7 +13,6 @@ Recipe use (default folder: ``<run dir>/samples``)::
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ import torch
 from trainlab.callbacks.base import register_callback
 from trainlab.errors import ConfigError
 from trainlab.tasks.common import bare_model
+from trainlab.tasks.sample_grid import GridFolder
 
 if TYPE_CHECKING:
     from trainlab.train.state import TrainState
@@ -29,13 +29,15 @@ if TYPE_CHECKING:
 __all__ = ["TranslationGrid", "translation_grid"]
 
 
-class TranslationGrid:
+class TranslationGrid(GridFolder):
     """Writes ``<dir>/epoch-0001.png`` …: rows a, G(a), F(G(a)), T(a).
 
     >>> from trainlab import train_run                                         # doctest: +SKIP
     >>> train_run("recipes/cyclegan_fashion_mnist.yaml", extra_callbacks=[TranslationGrid()])
     ... # doctest: +SKIP
     """
+
+    name = "translation_grid"
 
     def __init__(self, dir: str | Path | None = None, *, every: int = 1) -> None:
         if every < 1:
@@ -44,17 +46,6 @@ class TranslationGrid:
         self.every = every
         self.written: list[Path] = []
         self._warned = False
-
-    def _folder(self, state: TrainState) -> Path | None:
-        if self.dir is not None:
-            return self.dir
-        if state.run_dir is not None:
-            return Path(state.run_dir) / "samples"
-        if not self._warned:
-            warnings.warn("translation_grid: no dir given and no run directory known; no grids "
-                          "saved", stacklevel=2)  # fmt: skip
-            self._warned = True
-        return None
 
     def on_epoch_end(self, state: TrainState) -> None:
         from trainlab.train.distributed import is_main

@@ -21,6 +21,7 @@ without it gets the model back unchanged.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import torch
@@ -32,6 +33,7 @@ from trainlab.train.folding import replace_module, trace_graph
 __all__ = ["ConvAct", "fuse_conv_act", "fusable_pairs"]
 
 
+@functools.cache
 def _fused_op() -> Any:
     try:
         return torch.ops.mkldnn._convolution_pointwise.default
